@@ -1,0 +1,61 @@
+"""The two-branch retrieval model: modality encoders, projections, optional shared top layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ccrbench.models.text import TokenBatch
+
+BRANCHES = ("image", "text")
+
+
+class TwoBranchModel(nn.Module):
+    """Embeds images and captions in one L2-normalised space.
+
+    image -> image_encoder -> image_proj -> [shared] -> L2 norm
+    text  -> text_encoder  -> text_proj  -> [shared] -> L2 norm
+
+    Args:
+        image_encoder: module with `output_dim`, images -> [N, F_img].
+        text_encoder: module with `output_dim` and `tokenize`, TokenBatch -> [M, F_txt].
+        embed_dim: size of the joint space.
+        shared_layers: number of top layers (ReLU + Linear, embed_dim -> embed_dim) that are
+            one module used by both branches; 0 gives the plain two-branch model.
+    """
+
+    def __init__(self, *, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int = 256, shared_layers: int = 0) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.text_encoder = text_encoder
+        self.image_proj = nn.Linear(image_encoder.output_dim, embed_dim)
+        self.text_proj = nn.Linear(text_encoder.output_dim, embed_dim)
+        layers: list[nn.Module] = []
+        for _ in range(shared_layers):
+            layers += [nn.ReLU(), nn.Linear(embed_dim, embed_dim)]
+        self.shared = nn.Sequential(*layers)
+        self.embed_dim = embed_dim
+
+    def tokenize(self, captions: Sequence[str]) -> TokenBatch:
+        return self.text_encoder.tokenize(captions)
+
+    def image_features(self, images: Tensor) -> Tensor:
+        """Image embeddings before L2 normalisation, [N, D]."""
+        return self.shared(self.image_proj(self.image_encoder(images)))
+
+    def text_features(self, text: TokenBatch) -> Tensor:
+        """Caption embeddings before L2 normalisation, [M, D]."""
+        return self.shared(self.text_proj(self.text_encoder(text)))
+
+    def forward(self, images: Tensor, text: TokenBatch) -> tuple[Tensor, Tensor]:
+        """L2-normalised (image [N, D], caption [M, D]) embeddings."""
+        return F.normalize(self.image_features(images), dim=-1), F.normalize(self.text_features(text), dim=-1)
+
+    def branch_parameters(self, branch: str) -> dict[str, nn.Parameter]:
+        """Named parameters of one branch ("image", "text" or "both"); shared layers belong to both."""
+        if branch not in (*BRANCHES, "both"):
+            raise ValueError(f"branch must be one of image, text, both; got {branch!r}")
+        prefixes = {"image": ("image_",), "text": ("text_",), "both": ("image_", "text_")}[branch] + ("shared.",)
+        return {n: p for n, p in self.named_parameters() if n.startswith(prefixes)}

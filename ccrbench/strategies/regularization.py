@@ -1,0 +1,125 @@
+"""Weight regularisation against forgetting (EWC, MAS): the maths as pure functions, plus
+the shared plugin that applies a quadratic penalty to one or both branches.
+
+Penalty: lambda * sum_i Omega_i * (theta_i - theta*_i)^2 over the selected parameters.
+Memory is constant in the number of tasks: one accumulated importance Omega and one
+anchor theta* per parameter. After task t, Omega <- decay * Omega + Omega_t and
+theta* <- theta after task t (decay = 1 sums the importances of all tasks, as MAS does
+and as online EWC does with gamma = 1; decay < 1 is online EWC's forgetting factor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ccrbench.strategies.base import StrategyPlugin
+from ccrbench.strategies.template import RetrievalBatch
+
+Params = dict[str, Tensor]
+
+
+def quadratic_penalty(params: Params, anchors: Params, importances: Params) -> Tensor:
+    """sum_i Omega_i * (theta_i - theta*_i)^2 over the names in `importances`."""
+    terms = [(importances[n] * (params[n] - anchors[n]).pow(2)).sum() for n in importances]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+def accumulate(old: Params | None, new: Params, *, decay: float) -> Params:
+    """decay * old + new (new alone for the first task)."""
+    return new if old is None else {n: decay * old[n] + new[n] for n in new}
+
+
+def mean_gradient_statistic(
+    params: Params, batches: Iterable[Any], objective: Callable[[Any], Tensor], statistic: Callable[[Tensor], Tensor]
+) -> Params:
+    """Mean over batches of statistic(d objective / d theta) for every parameter in `params`."""
+    totals = {n: torch.zeros_like(p) for n, p in params.items()}
+    count = 0
+    for batch in batches:
+        grads = torch.autograd.grad(objective(batch), list(params.values()), allow_unused=True)
+        for n, g in zip(params, grads):
+            if g is not None:
+                totals[n] += statistic(g.detach())
+        count += 1
+    return {n: t / max(count, 1) for n, t in totals.items()}
+
+
+def ewc_importance(model: torch.nn.Module, criterion: Callable[..., Tensor], params: Params, batches: Iterable[RetrievalBatch]) -> Params:
+    """Empirical Fisher of the retrieval loss: mean over mini-batches of the squared gradient.
+
+    The retrieval loss is defined on a batch (its negatives are the other pairs), so the
+    gradient is taken per mini-batch, as Avalanche's EWC does for classification.
+    """
+
+    def loss(batch: RetrievalBatch) -> Tensor:
+        image_emb, text_emb = model(batch.images, batch.text)
+        t2i = batch.text_to_image
+        return criterion(image_emb[t2i], text_emb, batch.image_ids[t2i])
+
+    return mean_gradient_statistic(params, batches, loss, lambda g: g.pow(2))
+
+
+def mas_importance(model: torch.nn.Module, params: Params, batches: Iterable[RetrievalBatch]) -> Params:
+    """MAS: mean absolute gradient of the squared L2 norm of both branches' embeddings.
+
+    The embeddings are taken before the final L2 normalisation (the norm of a normalised
+    embedding is constant and would give zero importance everywhere).
+    """
+
+    def squared_norm(batch: RetrievalBatch) -> Tensor:
+        image = model.image_features(batch.images)  # [N, D]
+        text = model.text_features(batch.text)  # [M, D]
+        return image.pow(2).sum(1).mean() + text.pow(2).sum(1).mean()
+
+    return mean_gradient_statistic(params, batches, squared_norm, torch.abs)
+
+
+class WeightRegularizer(StrategyPlugin):
+    """Quadratic penalty towards the parameters of previous tasks, weighted by importance.
+
+    Subclasses define `importance(strategy, params, batches)`.
+
+    Args:
+        lam: penalty strength lambda.
+        branches: which branch is protected: "both", "image" or "text" (shared top
+            layers belong to both).
+        decay: importance accumulation factor across tasks (see the module docstring).
+        importance_batches: mini-batches of the task's training data used to estimate
+            importances (0: all of them).
+    """
+
+    def __init__(
+        self, *, lam: float, branches: Literal["both", "image", "text"] = "both", decay: float = 1.0, importance_batches: int = 0
+    ) -> None:
+        super().__init__()
+        self.lam = lam
+        self.branches = branches
+        self.decay = decay
+        self.importance_batches = importance_batches
+        self.importances: Params | None = None
+        self.anchors: Params | None = None
+
+    def importance(self, strategy: Any, params: Params, batches: Iterable[RetrievalBatch]) -> Params:
+        raise NotImplementedError
+
+    def before_backward(self, strategy: Any, **kwargs: Any) -> None:
+        if self.importances is not None and self.lam > 0:
+            params = strategy.model.branch_parameters(self.branches)
+            strategy.loss = strategy.loss + self.lam * quadratic_penalty(params, self.anchors, self.importances)
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        params = {n: p for n, p in strategy.model.branch_parameters(self.branches).items() if p.requires_grad}
+        loader = DataLoader(strategy.experience.dataset, batch_size=strategy.train_mb_size, shuffle=True, collate_fn=strategy.collate)
+        limit = self.importance_batches or len(loader)
+        batches = (b.to(strategy.device) for _, b in zip(range(limit), loader))
+        was_training = strategy.model.training
+        strategy.model.eval()
+        new = self.importance(strategy, params, batches)
+        strategy.model.train(was_training)
+        self.importances = accumulate(self.importances, new, decay=self.decay)
+        self.anchors = {n: p.detach().clone() for n, p in params.items()}

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+
+from ccrbench.evaluation import evaluate_retrieval, retrieval_ranks
+
+
+def vsepp_reference(images: np.ndarray, texts: np.ndarray, text_to_image: np.ndarray, ks=(1, 5, 10)) -> dict:
+    """The VSE++ protocol, one argsort per query, generalised to any number of captions per image."""
+    i2t = []
+    for i in range(len(images)):
+        order = np.argsort(images[i] @ texts.T)[::-1]
+        i2t.append(min(np.where(order == j)[0][0] for j in np.where(text_to_image == i)[0]))
+    t2i = []
+    for j in range(len(texts)):
+        order = np.argsort(texts[j] @ images.T)[::-1]
+        t2i.append(np.where(order == text_to_image[j])[0][0])
+    out = {}
+    for name, ranks in (("i2t", np.array(i2t)), ("t2i", np.array(t2i))):
+        for k in ks:
+            out[f"{name}_r{k}"] = 100.0 * (ranks < k).sum() / len(ranks)
+        out[f"{name}_medr"] = np.floor(np.median(ranks)) + 1
+        out[f"{name}_meanr"] = ranks.mean() + 1
+    out["rsum"] = sum(out[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in ks)
+    return out
+
+
+def random_data(n_images: int, counts: list[int], dim: int, seed: int, noise: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.nn.functional.normalize(torch.randn(n_images, dim, generator=g), dim=1)
+    text_to_image = torch.repeat_interleave(torch.arange(n_images), torch.tensor(counts))
+    texts = images[text_to_image] + noise * torch.randn(len(text_to_image), dim, generator=g)
+    texts = torch.nn.functional.normalize(texts, dim=1)
+    perm = torch.randperm(len(texts), generator=g)  # captions in no particular order
+    return images, texts[perm], text_to_image[perm]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[5] * 40, [1, 2, 3, 4, 5, 6, 7, 1, 1, 9] * 3, [1] * 25],
+    ids=["five_each", "uneven", "one_each"],
+)
+def test_matches_vsepp_reference(counts):
+    images, texts, t2i = random_data(len(counts), counts, dim=16, seed=len(counts))
+    ours = evaluate_retrieval(images, texts, t2i)
+    ref = vsepp_reference(images.double().numpy(), texts.double().numpy(), t2i.numpy())
+    assert ours.keys() == ref.keys()
+    for key in ref:
+        assert ours[key] == pytest.approx(ref[key], abs=1e-9), key
+
+
+def test_chunking_does_not_change_ranks():
+    images, texts, t2i = random_data(50, [3] * 50, dim=8, seed=1)
+    full = retrieval_ranks(images, texts, t2i)
+    tiny = retrieval_ranks(images, texts, t2i, chunk_elements=7)  # one image row per chunk
+    assert torch.equal(full["i2t"], tiny["i2t"]) and torch.equal(full["t2i"], tiny["t2i"])
+
+
+def test_perfect_and_reversed_embeddings():
+    eye = torch.eye(10)
+    perfect = evaluate_retrieval(eye, eye, torch.arange(10))
+    assert perfect["i2t_r1"] == perfect["t2i_r1"] == 100.0
+    assert perfect["i2t_medr"] == perfect["t2i_meanr"] == 1.0
+    # caption j matches image 9 - j best, its own image worst but one: rank 9 of 10 for every query
+    worst = evaluate_retrieval(eye, eye.flip(0) - eye, torch.arange(10))
+    assert worst["t2i_r5"] == 0.0 and worst["t2i_medr"] == 10.0
+
+
+def test_ties_count_against_the_query():
+    collapsed = torch.ones(5, 3)  # every score equal: no information, worst rank
+    out = evaluate_retrieval(collapsed, collapsed.repeat(2, 1), torch.arange(5).repeat(2))
+    assert out["i2t_r1"] == out["t2i_r1"] == 0.0
+    assert out["i2t_medr"] == 1 + 8 and out["t2i_medr"] == 1 + 4
+
+
+def test_median_of_even_count_averages_middle_ranks():
+    # ranks 0, 0, 1, 3 -> median 0.5 -> medr floor(0.5) + 1 = 1; mean rank 1 -> meanr 2
+    from ccrbench.evaluation import rank_metrics
+
+    out = rank_metrics(torch.tensor([0, 0, 1, 3]), ks=(1, 2))
+    assert out == {"r1": 50.0, "r2": 75.0, "medr": 1.0, "meanr": 2.0}
+
+
+def test_bad_inputs_are_named():
+    images, texts, t2i = random_data(4, [2] * 4, dim=4, seed=0)
+    with pytest.raises(ValueError, match="no caption"):
+        retrieval_ranks(images, texts[:6], t2i[t2i < 3][:6] * 0 + torch.tensor([0, 0, 1, 1, 2, 2]))
+    with pytest.raises(ValueError, match="shape"):
+        retrieval_ranks(images, texts, t2i[:-1])
+    with pytest.raises(ValueError, match="outside"):
+        retrieval_ranks(images, texts, t2i + 4)

@@ -1,0 +1,97 @@
+import json
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ccrbench.cli import main
+from tests.tiny import TINY
+
+
+def run_cli(out, *extra):
+    args = ["run", "--quiet", "--out", str(out)]
+    for item in [*TINY, *extra]:
+        args += ["--set", item]
+    return main(args)
+
+
+def test_finetune_run_writes_results_and_tensorboard(tmp_path, capsys):
+    assert run_cli(tmp_path / "ft") == 0
+    printed = capsys.readouterr().out
+    assert "| all tasks |" in printed and "im2txt no reindex" in printed
+    results = json.loads((tmp_path / "ft" / "results.json").read_text())
+    assert results["complete"] and results["task_names"] == ["blocks", "curves", "signs"]
+    assert len(results["stages"]) == 3 and results["stages"][2]["tasks"] == [0, 1, 2]
+    matrix = results["matrices"]["noreindex"]["t2i_r10"]
+    assert matrix[0][1] is None and matrix[2][0] is not None  # tasks not seen yet are empty
+    for policy in ("reindex", "noreindex"):
+        assert set(results["final"][policy]) == {"0", "1", "2", "average", "all"}
+        assert results["forgetting"][policy]["i2t_r10"] is not None
+    assert results["config"]["model"]["image_encoder"]["width"] == 8
+    assert (tmp_path / "ft" / "config.yaml").exists() and (tmp_path / "ft" / "results.md").exists()
+
+    events = EventAccumulator(str(tmp_path / "ft" / "tb")).Reload()
+    tags = events.Tags()["scalars"]
+    assert "Retrieval_reindex/i2t_r10/eval_phase/test_stream/Task000" in tags
+    assert "Retrieval_noreindex/t2i_r1/eval_phase/test_stream/all" in tags
+    assert "Retrieval_noreindex/rsum/eval_phase/test_stream/average" in tags
+    steps = [e.step for e in events.Scalars("Retrieval_reindex/i2t_r10/eval_phase/test_stream/Task000")]
+    assert steps == [0, 1, 2]
+
+
+def test_same_seed_same_metrics(tmp_path):
+    run_cli(tmp_path / "a")
+    run_cli(tmp_path / "b")
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert a["stages"] == b["stages"]
+
+
+def test_joint_trains_once_on_all_tasks(tmp_path):
+    run_cli(tmp_path / "joint", "strategy=joint")
+    results = json.loads((tmp_path / "joint" / "results.json").read_text())
+    assert len(results["stages"]) == 1 and results["stages"][0]["tasks"] == [0, 1, 2]
+    assert results["final"]["reindex"] == results["final"]["noreindex"]  # nothing to reindex after one stage
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "results.json").write_text("{}")
+    assert run_cli(tmp_path / "r") == 2
+    assert "already holds results" in capsys.readouterr().err
+    assert (tmp_path / "r" / "results.json").read_text() == "{}"
+
+
+def test_config_error_exits_cleanly(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path / "x"), "--set", "train.epochz=1"]) == 2
+    assert "unknown key(s) epochz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("details", [False, True])
+def test_list(capsys, details):
+    assert main(["list", "--details"] if details else ["list"]) == 0
+    out = capsys.readouterr().out
+    assert "strategies:" in out and "finetune" in out and "bigru (text)" in out
+    assert ("margin: float" in out) == details
+
+
+def test_decoupled_pair_answers_one_direction_each(tmp_path):
+    from ccrbench.benchmarks.shapes import shapes_benchmark
+    from ccrbench.config import apply_overrides, from_dict
+    from ccrbench.runner import build_learners
+
+    config = from_dict(apply_overrides({}, [*TINY, "strategy=ewc", "decoupled=true"]))
+    bm = shapes_benchmark(**config.benchmark.options)
+    a, b = build_learners(config, bm, tmp_path / "tb", progress=False)
+    assert (a.metrics.directions, a.plugin.branches) == (("i2t",), "image")
+    assert (b.metrics.directions, b.plugin.branches) == (("t2i",), "text")
+    assert a.strategy.model is not b.strategy.model
+
+    assert run_cli(tmp_path / "dec", "strategy=ewc", "decoupled=true") == 0
+    results = json.loads((tmp_path / "dec" / "results.json").read_text())
+    final = results["final"]["noreindex"]["all"]
+    assert {"i2t_r10", "t2i_r10", "rsum"} <= set(final)
+
+
+def test_decoupled_needs_a_branch_option(tmp_path, capsys):
+    assert run_cli(tmp_path / "x", "decoupled=true") == 2
+    assert "no 'branches' option" in capsys.readouterr().err
