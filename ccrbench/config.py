@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import yaml
 
@@ -46,12 +46,14 @@ class ModelConfig:
         text_encoder: a text encoder from the encoder registry.
         embed_dim: size of the joint embedding space.
         shared_layers: top layers shared by both branches (0 = none).
+        projection: per-branch projection head, "linear" or "mlp" (Linear-ReLU-Linear).
     """
 
     image_encoder: Component = _component(ENCODERS, "small_cnn")
     text_encoder: Component = _component(ENCODERS, "bigru")
     embed_dim: int = 256
     shared_layers: int = 0
+    projection: Literal["linear", "mlp"] = "linear"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ type-hinted parameters; those parameters are the config keys it accepts.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import types
 import typing
@@ -54,7 +55,10 @@ class Registry:
         return decorator
 
     def get(self, name: str) -> Callable[..., Any]:
-        """Returns the callable registered as `name`, or raises ConfigError listing what exists."""
+        """Returns the callable registered as `name`, or `module:attribute` imported from outside
+        the package; raises ConfigError listing what exists."""
+        if ":" in name and name not in self._items:
+            return _import_object(name, self.kind)
         if name not in self._items:
             raise ConfigError(
                 f"unknown {self.kind} {name!r}; registered: {', '.join(self.names()) or '(none)'}"
@@ -89,6 +93,18 @@ class Registry:
         accepted = inspect.signature(obj).parameters
         kwargs.update({k: v for k, v in context.items() if k in accepted})
         return obj(**kwargs)
+
+
+def _import_object(spec: str, kind: str) -> Callable[..., Any]:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"{kind} {spec!r}: cannot import module {module_name!r} ({e}); is it on PYTHONPATH?") from e
+    try:
+        return getattr(module, attr)
+    except AttributeError as e:
+        raise ConfigError(f"{kind} {spec!r}: module {module_name!r} has no attribute {attr!r}") from e
 
 
 def _qualname(obj: Any) -> str:

@@ -18,12 +18,15 @@ import torch
 import yaml
 from avalanche.logging import TensorboardLogger
 from avalanche.training.plugins import EvaluationPlugin
+from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.benchmarks.base import RetrievalBenchmark
-from ccrbench.config import RunConfig, to_dict
+from ccrbench.checkpoint import load_checkpoint, save_checkpoint
+from ccrbench.config import RunConfig, from_dict, to_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
 from ccrbench.evaluation.report import markdown_report, summarize
+from ccrbench.evaluation.tensorboard import log_examples, log_hparams
 from ccrbench.models.two_branch import TwoBranchModel
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
@@ -50,6 +53,7 @@ def build_model(config: RunConfig, corpus: tuple[str, ...]) -> TwoBranchModel:
         text_encoder=encoders["text"],
         embed_dim=config.model.embed_dim,
         shared_layers=config.model.shared_layers,
+        projection=config.model.projection,
     )
 
 
@@ -70,15 +74,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def prepare_run_dir(out: Path, *, overwrite: bool) -> None:
-    """Creates the run directory; an existing non-empty one is an error unless `overwrite`."""
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"run directory {out} already holds results; pass --overwrite or choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def write_results(out: Path, config: RunConfig, task_names: tuple[str, ...], stages: list[dict], *, complete: bool) -> dict:
     """Writes results.json and results.md (after every stage, so nothing computed is lost)."""
     results = {
@@ -86,6 +81,7 @@ def write_results(out: Path, config: RunConfig, task_names: tuple[str, ...], sta
         "config": to_dict(config),
         "seed": config.seed,
         "versions": versions(),
+        "torch_threads": torch.get_num_threads(),
         **summarize(stages, task_names),
     }
     tmp = out / "results.json.tmp"
@@ -145,39 +141,80 @@ def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, tb_dir: Pat
     return learners
 
 
-def run(config: RunConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict:
+def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> None:
+    """Creates the run directory, or checks that a resumed one was made by the same config.
+
+    Raises:
+        FileExistsError: results exist and neither `resume` nor `overwrite` was asked for.
+        ConfigError: `resume` with a config that differs from the saved one.
+    """
+    saved = out / "config.yaml"
+    if resume and saved.exists():
+        if from_dict(yaml.safe_load(saved.read_text())) != config:  # keys added later take defaults
+            raise ConfigError(f"--resume: {saved} was written by another config; resume with the same config")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"run directory {out} already holds results; pass --resume to continue it, --overwrite to replace it, "
+                "or choose another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    saved.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def run(config: RunConfig, out: str | Path, *, overwrite: bool = False, resume: bool = False, progress: bool = True) -> dict:
     """Trains on the benchmark's tasks, evaluating every seen task after each stage.
 
-    Writes into `out`: config.yaml (fully resolved), results.json, results.md and
-    TensorBoard event files under tb/.
+    Writes into `out`: config.yaml (fully resolved), results.json and results.md (after
+    every stage), checkpoint.pt (after every stage) and TensorBoard event files under tb/.
+    With `resume`, continues from the last finished stage of `out`; the final metrics
+    equal those of an uninterrupted run.
 
     Returns:
         The results dict (also in results.json).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN/inf; what was computed before stays on disk.
     """
     out = Path(out)
-    prepare_run_dir(out, overwrite=overwrite)
-    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    open_run_dir(out, config, overwrite=overwrite, resume=resume)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)
     learners = build_learners(config, benchmark, out / "tb", progress=progress)
+    done = load_checkpoint(out, learners) if resume else 0
 
     test = {exp.task_label: exp for exp in benchmark.test_stream}
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
-    seen: set[int] = set()
+    seen = {t for experience in schedule[:done] for t in experience.task_labels}
+    stages = merge_directions([learner.metrics.stages for learner in learners])
     start = time.time()
-    for experience in schedule:
+    for index in range(done, len(schedule)):
         for learner in learners:
-            learner.strategy.train(experience)
-        seen |= set(experience.task_labels)
+            learner.strategy.train(schedule[index])
+        seen |= set(schedule[index].task_labels)
         for learner in learners:
             learner.strategy.eval([test[t] for t in sorted(seen)])
         stages = merge_directions([learner.metrics.stages for learner in learners])
         write_results(out, config, benchmark.task_names, stages, complete=False)
+        newest = max(schedule[index].task_labels)
+        for learner in learners:
+            tag = f"examples/{benchmark.task_names[newest]}" + (f"/{learner.metrics.directions[0]}_model" if config.decoupled else "")
+            log_examples(_writer(learner), test[newest].dataset, learner.metrics.current[newest], step=index, tag=tag)
+        save_checkpoint(out, experiences_done=index + 1, learners=learners)
         if progress:
-            print(f"stage {len(stages) - 1} done ({time.time() - start:.0f}s)", flush=True)
+            print(f"stage {index} done ({time.time() - start:.0f}s)", flush=True)
+    results = write_results(out, config, benchmark.task_names, stages, complete=True)
+    log_hparams(_writer(learners[0]), results["config"], results["final"], config.eval.ks)
     for learner in learners:
-        for logger in learner.strategy.evaluator.loggers:
-            logger.writer.flush()
-    return write_results(out, config, benchmark.task_names, stages, complete=True)
+        _writer(learner).flush()
+    return results
+
+
+def _writer(learner: Learner) -> SummaryWriter:
+    """The SummaryWriter of a learner's TensorBoard logger."""
+    (logger,) = learner.strategy.evaluator.loggers
+    return logger.writer

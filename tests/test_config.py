@@ -79,7 +79,7 @@ def test_base_configs_are_merged(tmp_path):
     (tmp_path / "child.yaml").write_text("base: base.yaml\ntrain: {epochs: 2}\nloss: max_hinge\n")
     config = load_config(tmp_path / "child.yaml")
     assert config.train.epochs == 2 and config.train.lr == 0.1
-    assert config.loss.name == "max_hinge" and dict(config.loss.options) == {"margin": 0.2}
+    assert config.loss.name == "max_hinge" and dict(config.loss.options) == {"margin": 0.2, "warmup_steps": 0}
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(ConfigError, match="loops"):
         load_config(tmp_path / "loop.yaml")

@@ -37,14 +37,21 @@ class RetrievalMetrics(PluginMetric[dict]):
         self.stored: dict[int, TaskEmbeddings] = {}
         self.pending: set[int] = set()
         self.stages: list[dict[str, Any]] = []
-        self._current: dict[int, TaskEmbeddings] = {}
+        self.current: dict[int, TaskEmbeddings] = {}  # the last stage's databases, current encoders
         self._batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def reset(self) -> None:
-        self._current, self._batches = {}, []
+        self.current, self._batches = {}, []
 
     def result(self) -> dict[str, Any] | None:
         return self.stages[-1] if self.stages else None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stored databases, tasks awaiting indexing and every stage's metrics."""
+        return {"stored": self.stored, "pending": self.pending, "stages": self.stages}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stored, self.pending, self.stages = state["stored"], state["pending"], state["stages"]
 
     def after_training_exp(self, strategy: Any) -> None:
         self.pending |= set(strategy.experience.task_labels)
@@ -69,7 +76,7 @@ class RetrievalMetrics(PluginMetric[dict]):
             text=torch.cat([b[1] for b in self._batches]),
             text_to_image=torch.cat([b[2] + int(o) for b, o in zip(self._batches, offsets)]),
         )
-        self._current[task] = emb
+        self.current[task] = emb
         if task in self.pending:  # indexing: the database is stored as embedded right after learning
             self.stored[task] = emb
             self.pending.discard(task)
@@ -78,9 +85,9 @@ class RetrievalMetrics(PluginMetric[dict]):
     def after_eval(self, strategy: Any) -> list[MetricValue]:
         stage = strategy.clock.train_exp_counter - 1
         metrics = evaluate_stage(
-            self._current, {t: self.stored[t] for t in self._current}, ks=self.ks, directions=self.directions
+            self.current, {t: self.stored[t] for t in self.current}, ks=self.ks, directions=self.directions
         )
-        self.stages.append({"stage": stage, "tasks": sorted(self._current), "metrics": metrics})
+        self.stages.append({"stage": stage, "tasks": sorted(self.current), "metrics": metrics})
         return [
             MetricValue(self, metric_tag(policy, key, scope), value, stage)
             for policy, scopes in metrics.items()

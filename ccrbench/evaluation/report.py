@@ -147,23 +147,53 @@ PAPER_COLUMNS = (
 )
 
 
-def comparison_table(runs: dict[str, dict[str, Any]], *, direction: str, metric: str = "r10") -> str:
-    """The paper's table layout for one direction, over runs keyed by `run_label`.
+def mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count of the non-missing values."""
+    xs = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not xs:
+        return NAN, NAN, 0
+    mean = sum(xs) / len(xs)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return mean, std, len(xs)
 
-    Joint columns, then continual runs under reindexing and under no reindexing; the best
-    continual value of each row is in bold. Missing runs are left out.
+
+def _cell(stat: tuple[float, float, int], bold: bool) -> str:
+    mean, std, n = stat
+    text = _fmt(mean) + (f" ± {std:.1f}" if n > 1 else "")
+    return f"**{text}**" if bold else text
+
+
+def group_runs(results: Sequence[dict[str, Any]]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """{shared_layers: {run label: [results of each seed]}}."""
+    groups: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    for r in results:
+        groups.setdefault(r["config"]["model"]["shared_layers"], {}).setdefault(run_label(r["config"]), []).append(r)
+    return groups
+
+
+def final_stat(runs: Sequence[dict[str, Any]], policy: str, scope: str, key: str) -> tuple[float, float, int]:
+    return mean_std([r["final"][policy].get(scope, {}).get(key) for r in runs])
+
+
+def comparison_table(runs: dict[str, list[dict[str, Any]]], *, direction: str, metric: str = "r10") -> str:
+    """The paper's table layout for one direction, over runs grouped by `run_label`.
+
+    Joint columns, then continual runs under reindexing and under no reindexing; cells are
+    the mean (± std over seeds when there are several); the best continual value of each
+    row is in bold. Missing runs are left out.
     """
-    names = next(iter(runs.values()))["task_names"]
+    names = next(iter(runs.values()))[0]["task_names"]
     query = "im" if direction == "i2t" else "txt"
     columns = [(title.format(q=query), label, policy) for title, label, policy in PAPER_COLUMNS if label in runs]
-    heads = [f"{t} ({'joint' if l.startswith('joint') else 'reindex' if p == 'reindex' else 'no reindex'})" for t, l, p in columns]
+    heads = [t if l.startswith("joint") else f"{t} ({'reindex' if p == 'reindex' else 'no reindex'})" for t, l, p in columns]
     key = f"{direction}_{metric}"
+    lower_is_better = metric in ("medr", "meanr")
     lines = [f"| {direction} {metric} | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
     for scope, label in [*((str(t), n) for t, n in enumerate(names)), (AVERAGE, "average"), (ALL_TASKS, "all tasks")]:
-        values = [runs[l]["final"][p].get(scope, {}).get(key) for _, l, p in columns]
-        continual = [v for (_, l, _), v in zip(columns, values) if not l.startswith("joint") and v is not None]
-        best = max(continual) if continual and not metric.endswith(("medr", "meanr")) else min(continual, default=None)
-        cells = [("**" + _fmt(v) + "**") if v is not None and v == best and not l.startswith("joint") else _fmt(v) for (_, l, _), v in zip(columns, values)]
+        stats = [final_stat(runs[l], p, scope, key) for _, l, p in columns]
+        continual = [st[0] for (_, l, _), st in zip(columns, stats) if not l.startswith("joint") and st[2]]
+        best = (min if lower_is_better else max)(continual) if continual else None
+        cells = [_cell(st, not l.startswith("joint") and st[2] > 0 and st[0] == best) for (_, l, _), st in zip(columns, stats)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -171,27 +201,22 @@ def comparison_table(runs: dict[str, dict[str, Any]], *, direction: str, metric:
 def comparison_report(results: Sequence[dict[str, Any]], *, metric: str = "r10") -> str:
     """Markdown comparing runs in the paper's layout, one section per architecture.
 
-    Runs are grouped by `model.shared_layers` ("no sharing" / "sharing N layers"); within a
-    group each run label (see `run_label`) must appear once.
+    Runs are grouped by `model.shared_layers` and by `run_label`; seeds of one label are
+    averaged (mean ± std).
     """
-    groups: dict[int, dict[str, dict[str, Any]]] = {}
-    for r in results:
-        group = groups.setdefault(r["config"]["model"]["shared_layers"], {})
-        label = run_label(r["config"])
-        if label in group:
-            raise ValueError(f"two runs labelled {label!r} with shared_layers={r['config']['model']['shared_layers']}")
-        group[label] = r
     parts = []
-    for shared in sorted(groups):
+    for shared, runs in sorted(group_runs(results).items()):
         parts += [f"## Architecture: {'no sharing' if shared == 0 else f'sharing {shared} top layer(s)'}", ""]
         for direction in DIRECTIONS:
-            parts += [comparison_table(groups[shared], direction=direction, metric=metric), ""]
+            parts += [comparison_table(runs, direction=direction, metric=metric), ""]
         rows = [
-            f"| {label} | " + " | ".join(_fmt(r["forgetting"][p].get(f"{d}_{metric}")) for d in DIRECTIONS for p in POLICIES) + " |"
-            for label, r in sorted(groups[shared].items())
+            f"| {label} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | "
+            + " | ".join(_cell(mean_std([r["forgetting"][p].get(f"{d}_{metric}") for r in rs]), False) for d in DIRECTIONS for p in POLICIES)
+            + " |"
+            for label, rs in sorted(runs.items())
         ]
         parts += [
-            f"Average forgetting of {metric} (points; after learning a task minus final):",
+            f"Average forgetting of {metric} (points; right after learning a task minus final):",
             "",
             "| run | i2t reindex | i2t no reindex | t2i reindex | t2i no reindex |",
             "|---|---|---|---|---|",
@@ -199,3 +224,38 @@ def comparison_report(results: Sequence[dict[str, Any]], *, metric: str = "r10")
             "",
         ]
     return "\n".join(parts)
+
+
+def comparison_csv(results: Sequence[dict[str, Any]], *, metric: str = "r10") -> str:
+    """Long-format CSV of the final metrics: one row per run label, scope, direction, policy."""
+    lines = ["shared_layers,run,direction,policy,scope,metric,mean,std,seeds"]
+    for shared, runs in sorted(group_runs(results).items()):
+        for label, rs in sorted(runs.items()):
+            names = rs[0]["task_names"]
+            for direction in DIRECTIONS:
+                for policy in POLICIES:
+                    for scope, scope_name in [*((str(t), n) for t, n in enumerate(names)), (AVERAGE, AVERAGE), (ALL_TASKS, "all tasks")]:
+                        mean, std, n = final_stat(rs, policy, scope, f"{direction}_{metric}")
+                        if n:
+                            lines.append(f'{shared},"{label}",{direction},{policy},{scope_name},{metric},{mean:.3f},{std:.3f},{n}')
+    return "\n".join(lines) + "\n"
+
+
+def loss_table(runs: dict[str, dict[str, Any]], *, policy: str = "reindex", scope: str = ALL_TASKS) -> str:
+    """Final metrics of several runs side by side, in the layout of a loss study's results table.
+
+    One row per run (keyed by its label, e.g. the loss name); for image->text then
+    text->image: R@K for every K evaluated, mean rank and median rank, from the final
+    stage under `policy`, for `scope` (default: all tasks, the unknown-task search).
+    """
+    final = next(iter(runs.values()))["final"][policy][scope]
+    heads, keys = [], []
+    for direction in DIRECTIONS:
+        prefix = f"{direction}_r"
+        ks = sorted(int(k[len(prefix) :]) for k in final if k.startswith(prefix) and k[len(prefix) :].isdigit())
+        heads += [f"{direction} R@{k}" for k in ks] + [f"{direction} meanr", f"{direction} medr"]
+        keys += [f"{prefix}{k}" for k in ks] + [f"{direction}_meanr", f"{direction}_medr"]
+    lines = [f"| run ({scope}, {policy}) | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for label, r in runs.items():
+        lines.append(f"| {label} | " + " | ".join(_fmt(r["final"][policy][scope].get(k, NAN)) for k in keys) + " |")
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +11,15 @@ from torch import Tensor, nn
 from ccrbench.models.text import TokenBatch
 
 BRANCHES = ("image", "text")
+
+
+def projection_head(in_dim: int, out_dim: int, kind: Literal["linear", "mlp"]) -> nn.Module:
+    """Linear(in, out), or with "mlp" Linear(in, in)-ReLU-Linear(in, out)."""
+    if kind == "linear":
+        return nn.Linear(in_dim, out_dim)
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, out_dim))
+    raise ValueError(f"projection must be 'linear' or 'mlp', got {kind!r}")
 
 
 class TwoBranchModel(nn.Module):
@@ -24,14 +34,24 @@ class TwoBranchModel(nn.Module):
         embed_dim: size of the joint space.
         shared_layers: number of top layers (ReLU + Linear, embed_dim -> embed_dim) that are
             one module used by both branches; 0 gives the plain two-branch model.
+        projection: the per-branch projection head: "linear" (one Linear layer) or "mlp"
+            (Linear-ReLU-Linear with a hidden layer as wide as the encoder's feature, as in SimCLR).
     """
 
-    def __init__(self, *, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int = 256, shared_layers: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        image_encoder: nn.Module,
+        text_encoder: nn.Module,
+        embed_dim: int = 256,
+        shared_layers: int = 0,
+        projection: Literal["linear", "mlp"] = "linear",
+    ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
-        self.image_proj = nn.Linear(image_encoder.output_dim, embed_dim)
-        self.text_proj = nn.Linear(text_encoder.output_dim, embed_dim)
+        self.image_proj = projection_head(image_encoder.output_dim, embed_dim, projection)
+        self.text_proj = projection_head(text_encoder.output_dim, embed_dim, projection)
         layers: list[nn.Module] = []
         for _ in range(shared_layers):
             layers += [nn.ReLU(), nn.Linear(embed_dim, embed_dim)]

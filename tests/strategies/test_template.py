@@ -36,8 +36,8 @@ def test_stored_database_is_not_reembedded():
     strategy.train(bm.train_stream[1])
     strategy.eval([bm.test_stream[0], bm.test_stream[1]])
     assert torch.equal(metrics.stored[0].text, indexed)  # the database of task 0 kept its embeddings
-    assert not torch.equal(metrics._current[0].text, indexed)  # while the encoders moved on
-    assert metrics.stored[1] is metrics._current[1]  # task 1 was indexed right after it was learned
+    assert not torch.equal(metrics.current[0].text, indexed)  # while the encoders moved on
+    assert metrics.stored[1] is metrics.current[1]  # task 1 was indexed right after it was learned
     stage = metrics.stages[-1]["metrics"]
     assert stage["noreindex"]["1"] == stage["reindex"]["1"]
     assert stage["noreindex"]["0"] != stage["reindex"]["0"]

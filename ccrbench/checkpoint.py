@@ -1,0 +1,77 @@
+"""Checkpoints after every experience: everything needed to continue a run exactly.
+
+A checkpoint holds, per learner, the model, optimizer and loss state, the strategy
+plugin's state (e.g. EWC/MAS importances and anchors), the metric plugin's state
+(stored no-reindex databases, metrics so far) and Avalanche's clock; plus the RNG
+states, so a resumed run draws the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def learner_state(learner: Any) -> dict[str, Any]:
+    strategy = learner.strategy
+    return {
+        "model": strategy.model.state_dict(),
+        "optimizer": strategy.optimizer.state_dict(),
+        "criterion": strategy._criterion.state_dict(),
+        "plugin": learner.plugin.state_dict(),
+        "metrics": learner.metrics.state_dict(),
+        "clock": dict(vars(strategy.clock)),
+    }
+
+
+def load_learner_state(learner: Any, state: dict[str, Any]) -> None:
+    strategy = learner.strategy
+    strategy.model.load_state_dict(state["model"])
+    strategy.optimizer.load_state_dict(state["optimizer"])
+    strategy._criterion.load_state_dict(state["criterion"])
+    learner.plugin.load_state_dict(state["plugin"])
+    learner.metrics.load_state_dict(state["metrics"])
+    vars(strategy.clock).update(state["clock"])
+
+
+def save_checkpoint(out: Path, *, experiences_done: int, learners: list[Any]) -> None:
+    """Writes out/checkpoint.pt atomically (temp file + rename)."""
+    state = {
+        "experiences_done": experiences_done,
+        "learners": [learner_state(learner) for learner in learners],
+        "rng": rng_state(),
+    }
+    tmp = out / f"{CHECKPOINT}.{os.getpid()}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, out / CHECKPOINT)
+
+
+def load_checkpoint(out: Path, learners: list[Any]) -> int:
+    """Restores a checkpoint into freshly built learners; returns the experiences done (0 if none)."""
+    path = out / CHECKPOINT
+    if not path.exists():
+        return 0
+    state = torch.load(path, weights_only=False)
+    if len(state["learners"]) != len(learners):
+        raise ValueError(f"{path} holds {len(state['learners'])} model(s), the config builds {len(learners)}")
+    for learner, learner_saved in zip(learners, state["learners"]):
+        load_learner_state(learner, learner_saved)
+    set_rng_state(state["rng"])
+    return state["experiences_done"]

@@ -1,0 +1,1 @@
+"""Example strategy plugins kept outside the package (see CONTRIBUTING.md)."""

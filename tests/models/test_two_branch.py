@@ -1,0 +1,50 @@
+import pytest
+import torch
+from torch import nn
+
+from ccrbench.config import from_dict
+from ccrbench.models.text import TokenBatch
+from ccrbench.models.two_branch import TwoBranchModel, projection_head
+from ccrbench.registry import ConfigError
+from ccrbench.runner import build_model
+
+
+class Features(nn.Module):
+    """A stand-in encoder: a fixed feature of size `output_dim`."""
+
+    def __init__(self, output_dim):
+        super().__init__()
+        self.output_dim = output_dim
+        self.weight = nn.Parameter(torch.ones(output_dim))
+
+    def tokenize(self, captions):
+        ids = torch.ones(len(captions), 1, dtype=torch.long)
+        return TokenBatch(ids, ids != 0)
+
+    def forward(self, x):
+        return self.weight * torch.ones(len(x.ids if isinstance(x, TokenBatch) else x), self.output_dim)
+
+
+def test_linear_projection_is_the_default():
+    model = TwoBranchModel(image_encoder=Features(6), text_encoder=Features(4), embed_dim=3)
+    assert isinstance(model.image_proj, nn.Linear) and (model.image_proj.in_features, model.image_proj.out_features) == (6, 3)
+    assert from_dict({}).model.projection == "linear"
+
+
+def test_mlp_projection_is_linear_relu_linear():
+    model = TwoBranchModel(image_encoder=Features(6), text_encoder=Features(4), embed_dim=3, projection="mlp")
+    assert [type(m) for m in model.text_proj] == [nn.Linear, nn.ReLU, nn.Linear]
+    assert (model.text_proj[0].in_features, model.text_proj[0].out_features, model.text_proj[2].out_features) == (4, 4, 3)
+    image, text = model(torch.zeros(2, 1), model.tokenize(["a", "b", "c"]))
+    assert image.shape == (2, 3) and text.shape == (3, 3)
+    assert set(model.branch_parameters("image")) == {n for n, _ in model.named_parameters() if n.startswith("image_")}
+    with pytest.raises(ValueError, match="'linear' or 'mlp'"):
+        projection_head(4, 3, "conv")
+
+
+def test_projection_comes_from_the_config():
+    config = from_dict({"model": {"projection": "mlp", "embed_dim": 8, "image_encoder": {"name": "small_cnn", "width": 8, "output_dim": 16}}})
+    model = build_model(config, ("a red square",))
+    assert isinstance(model.image_proj, nn.Sequential) and model.image_proj[2].out_features == 8
+    with pytest.raises(ConfigError, match="model.projection: expected one of 'linear', 'mlp'"):
+        from_dict({"model": {"projection": "deep"}})

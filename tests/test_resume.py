@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+import ccrbench.strategies.template as template
+from ccrbench.cli import main
+from tests.tiny import TINY
+
+
+def run_cli(out, *extra, resume=False):
+    args = ["run", "--quiet", "--out", str(out)] + (["--resume"] if resume else [])
+    for item in [*TINY, *extra]:
+        args += ["--set", item]
+    return main(args)
+
+
+@pytest.mark.parametrize("strategy", ["ewc", "finetune"])
+def test_resume_after_a_crash_gives_the_uninterrupted_metrics(tmp_path, monkeypatch, strategy):
+    assert run_cli(tmp_path / "full", f"strategy={strategy}") == 0
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+
+    real_train = template.RetrievalTemplate.train
+    calls = []
+
+    def crash_on_second_experience(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("simulated crash")
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(template.RetrievalTemplate, "train", crash_on_second_experience)
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(tmp_path / "crash", f"strategy={strategy}")
+    partial = json.loads((tmp_path / "crash" / "results.json").read_text())
+    assert not partial["complete"] and len(partial["stages"]) == 1
+    monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)
+
+    assert run_cli(tmp_path / "crash", f"strategy={strategy}") == 2  # no silent overwrite
+    assert run_cli(tmp_path / "crash", f"strategy={strategy}", "train.lr=0.1", resume=True) == 2  # other config
+    assert run_cli(tmp_path / "crash", f"strategy={strategy}", resume=True) == 0
+    resumed = json.loads((tmp_path / "crash" / "results.json").read_text())
+    assert resumed["complete"] and resumed["stages"] == full["stages"]
+
+
+def test_nan_loss_stops_the_run_and_keeps_finished_stages(tmp_path, monkeypatch, capsys):
+    real_criterion = template.RetrievalTemplate.criterion
+
+    def nan_in_second_experience(self):
+        loss = real_criterion(self)
+        return loss * float("nan") if self.clock.train_exp_counter == 1 else loss
+
+    monkeypatch.setattr(template.RetrievalTemplate, "criterion", nan_in_second_experience)
+    assert run_cli(tmp_path / "nan") == 3
+    assert "training loss is nan" in capsys.readouterr().err
+    kept = json.loads((tmp_path / "nan" / "results.json").read_text())
+    assert len(kept["stages"]) == 1 and not kept["complete"]
+    assert (tmp_path / "nan" / "checkpoint.pt").exists()
