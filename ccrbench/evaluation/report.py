@@ -178,13 +178,15 @@ def final_stat(runs: Sequence[dict[str, Any]], policy: str, scope: str, key: str
 def comparison_table(runs: dict[str, list[dict[str, Any]]], *, direction: str, metric: str = "r10") -> str:
     """The paper's table layout for one direction, over runs grouped by `run_label`.
 
-    Joint columns, then continual runs under reindexing and under no reindexing; cells are
-    the mean (± std over seeds when there are several); the best continual value of each
-    row is in bold. Missing runs are left out.
+    Joint columns, then continual runs under reindexing and under no reindexing, then any
+    other strategy under both policies; cells are the mean (± std over seeds when there are
+    several); the best continual value of each row is in bold. Missing runs are left out.
     """
     names = next(iter(runs.values()))[0]["task_names"]
     query = "im" if direction == "i2t" else "txt"
     columns = [(title.format(q=query), label, policy) for title, label, policy in PAPER_COLUMNS if label in runs]
+    known = {label for _, label, _ in PAPER_COLUMNS}
+    columns += [(label, label, policy) for label in sorted(set(runs) - known) for policy in POLICIES]  # other strategies
     heads = [t if l.startswith("joint") else f"{t} ({'reindex' if p == 'reindex' else 'no reindex'})" for t, l, p in columns]
     key = f"{direction}_{metric}"
     lower_is_better = metric in ("medr", "meanr")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 24  # scores held at once: 16M floats = 64 MiB
+DEFAULT_CHUNK_ELEMENTS = 1 << 23  # scores held at once: 8M floats = 32 MiB (+ 8 MiB of flags)
 
 
 def _check(image_emb: Tensor, text_emb: Tensor, text_to_image: Tensor) -> None:
@@ -79,20 +79,24 @@ def retrieval_ranks(
         t2i_pos = (image_emb[text_to_image] * text_emb).sum(1)
         t2i = torch.zeros(m, dtype=torch.long, device=image_emb.device)
         captions = torch.arange(m, device=image_emb.device)
-    rows = max(1, chunk_elements // max(m, 1))
+    rows = min(n, max(1, chunk_elements // max(m, 1)))
+    # Buffers reused by every chunk: fresh allocations of this size cost page faults.
+    scores_buf = torch.empty(rows, m, dtype=image_emb.dtype, device=image_emb.device)
+    flags_buf = torch.empty(rows, m, dtype=torch.bool, device=image_emb.device)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        scores = image_emb[start:stop] @ text_emb.T  # [c, M]
+        scores = torch.matmul(image_emb[start:stop], text_emb.T, out=scores_buf[: stop - start])  # [c, M]
+        flags = flags_buf[: stop - start]
         if want_i2t:
             pos = scores.gather(1, positives[start:stop])  # [c, C]
             best = pos.amax(1, keepdim=True)  # [c, 1]
             tied_positives = ((pos >= best) & valid[start:stop]).sum(1)  # the best one and its exact ties
-            i2t[start:stop] = (scores >= best).sum(1) - tied_positives
+            i2t[start:stop] = torch.ge(scores, best, out=flags).sum(1, dtype=torch.int32) - tied_positives
         if want_t2i:
             # Exclude each caption's own image (it is the positive, not a competitor).
             own = (text_to_image >= start) & (text_to_image < stop)  # [M]
             scores[text_to_image[own] - start, captions[own]] = float("-inf")
-            t2i += (scores >= t2i_pos[None, :]).sum(0)
+            t2i += torch.ge(scores, t2i_pos[None, :], out=flags).sum(0, dtype=torch.int32)
     out = {}
     if want_i2t:
         out["i2t"] = i2t

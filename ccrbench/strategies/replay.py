@@ -1,7 +1,8 @@
 """Experience replay: a fixed-size memory of old image-caption pairs mixed into every batch.
 
 The memory holds the training items themselves, `(image, caption, image_id, task)`, so it
-is saved in checkpoints as it is (indices would not survive a new process). Replayed
+is saved in checkpoints as it is (indices would not survive a new process); a checkpoint
+grows by `memory_size` encoder inputs (500 float 3x224x224 images: about 300 MB). Replayed
 pairs sit in the same batch as the new task's pairs, so the retrieval loss also sees
 cross-task negatives. All sampling draws from torch's global generator: a run is
 deterministic given its seed.
