@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml
+from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
 from ccrbench.registry import ConfigError
 
 
@@ -99,8 +99,9 @@ def run_status(out: Path) -> str:
     return "partial" if out.exists() and any(out.iterdir()) else "new"
 
 
-def _run_one(name: str, config: RunConfig, out: str, resume: bool, threads: int) -> tuple[str, str | None]:
-    """Runs one suite member in its own process; returns (name, error or None)."""
+def _run_one(name: str, config: dict[str, Any], out: str, resume: bool, threads: int) -> tuple[str, str | None]:
+    """Runs one suite member (its config as a plain dict, to cross process boundaries);
+    returns (name, error or None)."""
     import torch
 
     from ccrbench.runner import run
@@ -108,7 +109,7 @@ def _run_one(name: str, config: RunConfig, out: str, resume: bool, threads: int)
     if threads > 0:
         torch.set_num_threads(threads)
     try:
-        run(config, out, resume=resume, progress=False)
+        run(from_dict(config), out, resume=resume, progress=False)
         return name, None
     except Exception as e:  # one failing run is reported, the others go on
         return name, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
@@ -133,7 +134,7 @@ def run_suite(path: str | Path, out: str | Path, *, jobs: int = 1, skip_existing
         elif status != "new" and not skip_existing:
             outcome[r.name] = f"run directory {out / r.name} exists; pass --skip-existing to skip or resume it"
         else:
-            todo.append((r.name, r.config, str(out / r.name), status == "partial", threads))
+            todo.append((r.name, to_dict(r.config), str(out / r.name), status == "partial", threads))
     if jobs <= 1:
         results = (_run_one(*t) for t in todo)
         for name, error in results:

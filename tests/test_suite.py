@@ -84,6 +84,12 @@ def test_skip_existing_and_failures_do_not_stop_the_suite(tmp_path, monkeypatch)
     assert "boom" in outcome["strategy-finetune__seed-5"] and outcome["strategy-joint__seed-5"] is None
 
 
+def test_parallel_jobs_give_the_sequential_results(tmp_path):
+    suite = write_suite(tmp_path, [{"strategy": ["finetune", "joint"]}])
+    assert run_suite(suite, tmp_path / "par", jobs=2) == {"strategy-finetune": None, "strategy-joint": None}
+    assert (tmp_path / "par" / "strategy-joint" / "results.json").exists()
+
+
 def test_suite_cli_reports_failures(tmp_path, capsys):
     suite = write_suite(tmp_path, [{"strategy": ["finetune"]}])
     assert main(["suite", str(suite), "--out", str(tmp_path / "o")]) == 0

@@ -24,7 +24,7 @@ class MAS(WeightRegularizer):
     def __init__(
         self,
         *,
-        lam: float = 1.0,
+        lam: float = 0.3,
         branches: Literal["both", "image", "text"] = "both",
         decay: float = 1.0,
         importance_batches: int = 0,
