@@ -1,4 +1,4 @@
-"""Command line: `ccrbench run`, `ccrbench list`."""
+"""Command line: `ccrbench run | suite | report | list | data check | features`."""
 
 from __future__ import annotations
 

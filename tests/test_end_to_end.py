@@ -36,6 +36,14 @@ def test_finetune_run_writes_results_and_tensorboard(tmp_path, capsys):
     assert "Retrieval_noreindex/rsum/eval_phase/test_stream/average" in tags
     steps = [e.step for e in events.Scalars("Retrieval_reindex/i2t_r10/eval_phase/test_stream/Task000")]
     assert steps == [0, 1, 2]
+    images = events.Tags()["images"]
+    assert "examples/blocks/i2t_query0" in images and "examples/signs/t2i_query2" in images
+    texts = EventAccumulator(str(tmp_path / "ft" / "tb")).Reload().Tags()["tensors"]
+    assert any(t.startswith("examples/curves/i2t_query") for t in texts)  # retrieval examples as text
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    raw = {v.tag for f in (tmp_path / "ft" / "tb").glob("events*") for e in EventFileLoader(str(f)).Load() for v in e.summary.value}
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= raw  # the HPARAMS tab
 
 
 def test_same_seed_same_metrics(tmp_path):
