@@ -8,13 +8,14 @@ states, so a resumed run draws the same batches as an uninterrupted one.
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ccrbench.io import write_atomic
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -58,9 +59,7 @@ def save_checkpoint(out: Path, *, experiences_done: int, learners: list[Any]) ->
         "learners": [learner_state(learner) for learner in learners],
         "rng": rng_state(),
     }
-    tmp = out / f"{CHECKPOINT}.{os.getpid()}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, out / CHECKPOINT)
+    write_atomic(out / CHECKPOINT, lambda f: torch.save(state, f), binary=True)
 
 
 def load_checkpoint(out: Path, learners: list[Any]) -> int:

@@ -27,6 +27,7 @@ from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
 from ccrbench.evaluation.report import markdown_report, summarize
 from ccrbench.evaluation.tensorboard import log_examples, log_hparams
+from ccrbench.io import write_atomic
 from ccrbench.models.two_branch import TwoBranchModel
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
@@ -84,11 +85,9 @@ def write_results(out: Path, config: RunConfig, task_names: tuple[str, ...], sta
         "torch_threads": torch.get_num_threads(),
         **summarize(stages, task_names),
     }
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(_json_safe(results), indent=1))
-    tmp.replace(out / "results.json")
+    write_atomic(out / "results.json", lambda f: json.dump(_json_safe(results), f, indent=1))
     title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed})" + ("" if complete else " - INCOMPLETE")
-    (out / "results.md").write_text(markdown_report(results, title=title))
+    write_atomic(out / "results.md", lambda f: f.write(markdown_report(results, title=title)))
     return results
 
 

@@ -28,7 +28,8 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from ccrbench.benchmarks.files import FILE_BENCHMARKS, SPLITS, DataError, load_json, precomp_paths, under, write_atomic
+from ccrbench.benchmarks.files import FILE_BENCHMARKS, SPLITS, DataError, load_json, precomp_paths, under
+from ccrbench.io import write_atomic
 from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
 from ccrbench.registry import BENCHMARKS, ENCODERS, ConfigError
 

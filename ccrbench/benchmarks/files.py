@@ -41,6 +41,7 @@ from torchvision import transforms
 from tqdm.auto import tqdm
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, make_benchmark
+from ccrbench.io import write_atomic
 from ccrbench.models.text import split_words
 from ccrbench.registry import ConfigError, Registry, register_benchmark
 
@@ -173,9 +174,7 @@ def bad_images(paths: Sequence[Path], *, image_size: int, on_bad_image: Literal[
             except BAD_IMAGE_ERRORS as e:
                 bad[i] = f"{type(e).__name__}: {e}"
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(bad))
-        os.replace(tmp, cached)
+        write_atomic(cached, lambda f: json.dump(bad, f))
     if bad and on_bad_image == "fail":
         i = min(bad)
         raise DataError(
@@ -278,14 +277,6 @@ def read_precomp(folder: Path, split: str) -> Precomp:
         )
     grouped = tuple(tuple(captions[i * per_image : (i + 1) * per_image]) for i in range(len(ids)))
     return Precomp(features=features, captions=grouped, ids=tuple(ids), rows=rows)
-
-
-def write_atomic(path: Path, write: Callable[[Any], None], *, binary: bool = False) -> None:
-    """Writes `path` through a temporary file and os.replace, so it is whole or absent."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-        write(f)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- tasks

@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, TensorImages, make_benchmark
+from ccrbench.io import write_atomic
 from ccrbench.registry import register_benchmark
 
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -311,9 +312,7 @@ def _load_or_generate(
     split_seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
     images, captions = generate_task(domain, count, image_size=image_size, seed=split_seed, colour_shift=colour_shift)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, images=images, captions=np.array(json.dumps(captions)))
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez_compressed(f, images=images, captions=np.array(json.dumps(captions))), binary=True)
     return images, captions
 
 

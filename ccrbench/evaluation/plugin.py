@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from avalanche.evaluation.metric_definitions import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 
-from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, evaluate_stage
+from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks, evaluate_stage
 
 
 def metric_tag(policy: str, key: str, scope: str) -> str:
@@ -38,7 +37,7 @@ class RetrievalMetrics(PluginMetric[dict]):
         self.pending: set[int] = set()
         self.stages: list[dict[str, Any]] = []
         self.current: dict[int, TaskEmbeddings] = {}  # the last stage's databases, current encoders
-        self._batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._batches: list[TaskEmbeddings] = []
 
     def reset(self) -> None:
         self.current, self._batches = {}, []
@@ -64,18 +63,13 @@ class RetrievalMetrics(PluginMetric[dict]):
 
     def after_eval_iteration(self, strategy: Any) -> None:
         image_emb, text_emb = strategy.mb_output
-        self._batches.append((image_emb.detach().cpu(), text_emb.detach().cpu(), strategy.mb_text_to_image.cpu()))
+        self._batches.append(TaskEmbeddings(image_emb.detach().cpu(), text_emb.detach().cpu(), strategy.mb_text_to_image.cpu()))
 
     def after_eval_exp(self, strategy: Any) -> None:
         task = strategy.experience.task_label
         if task not in self.stored and task not in self.pending:
             raise ValueError(f"task {task} is evaluated before it was learned; evaluate only seen tasks")
-        offsets = torch.tensor([0] + [b[0].shape[0] for b in self._batches[:-1]]).cumsum(0)
-        emb = TaskEmbeddings(
-            image=torch.cat([b[0] for b in self._batches]),
-            text=torch.cat([b[1] for b in self._batches]),
-            text_to_image=torch.cat([b[2] + int(o) for b, o in zip(self._batches, offsets)]),
-        )
+        emb = concat_tasks(self._batches)  # batch-local caption links become database-wide
         self.current[task] = emb
         if task in self.pending:  # indexing: the database is stored as embedded right after learning
             self.stored[task] = emb

@@ -91,8 +91,8 @@ class MaxHingeLoss(nn.Module):
     Trained from scratch, the hardest negative alone can collapse the embedding (on the
     built-in benchmark it stays at chance level); starting with the sum of hinges over
     all negatives and switching to the hardest one once the embedding is organised
-    avoids that. The warm-up counts the loss calls made with gradients enabled (training
-    batches, and the batches EWC uses for its importances) over the whole run, not per
+    avoids that. The warm-up counts training batches (calls in train mode with gradients
+    enabled; evaluation and EWC's importance pass do not count) over the whole run, not per
     experience; the count is part of the loss's state, so a resumed run continues it.
 
     Args:
@@ -109,7 +109,7 @@ class MaxHingeLoss(nn.Module):
 
     def forward(self, image_emb: Tensor, text_emb: Tensor, image_ids: Tensor) -> Tensor:
         loss = sum_hinge_loss if int(self.steps) < self.warmup_steps else max_hinge_loss
-        if torch.is_grad_enabled():
+        if self.training and torch.is_grad_enabled():
             self.steps += 1
         return loss(image_emb, text_emb, image_ids, margin=self.margin)
 

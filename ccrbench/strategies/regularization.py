@@ -117,9 +117,12 @@ class WeightRegularizer(StrategyPlugin):
         loader = DataLoader(strategy.experience.dataset, batch_size=strategy.train_mb_size, shuffle=True, collate_fn=strategy.collate)
         limit = self.importance_batches or len(loader)
         batches = (b.to(strategy.device) for _, b in zip(range(limit), loader))
-        was_training = strategy.model.training
-        strategy.model.eval()
+        modules = (strategy.model, strategy._criterion)  # an importance pass is no training step
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
         new = self.importance(strategy, params, batches)
-        strategy.model.train(was_training)
+        for m, mode in zip(modules, modes):
+            m.train(mode)
         self.importances = accumulate(self.importances, new, decay=self.decay)
         self.anchors = {n: p.detach().clone() for n, p in params.items()}

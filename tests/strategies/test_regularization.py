@@ -84,3 +84,16 @@ def test_regularisation_changes_training():
         return sum(float((p.detach() - anchor[n]).pow(2).sum()) for n, p in model.named_parameters())
 
     assert drift(regularised.model) < drift(plain.model)
+
+
+def test_importance_pass_is_not_a_training_step():
+    from ccrbench.registry import LOSSES
+
+    bm, strategy, _ = tiny_strategy()
+    strategy._criterion = LOSSES.build("max_hinge", {"warmup_steps": 1000})
+    plugin = STRATEGIES.build("ewc", {"lam": 1.0})
+    strategy.plugins.insert(0, plugin)
+    strategy.train(bm.train_stream[0])
+    iterations = strategy.clock.train_exp_iterations
+    assert int(strategy._criterion.steps) == iterations  # EWC's importance batches are not counted
+    assert strategy._criterion.training and strategy.model.training
