@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench-metrics clean
+.PHONY: demo test bench bench-metrics clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 bench-metrics: $(STAMP)
 	$(PY) scripts/bench_metrics.py
+
+# Speed and memory figures against their goals, one table (QUICK=1: skip the long ones).
+bench: $(STAMP)
+	$(PY) scripts/bench.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf runs .pytest_cache

@@ -4,7 +4,12 @@ import warnings
 
 warnings.filterwarnings("ignore", message="no QP solver found", module="qpsolvers")
 
-from ccrbench import benchmarks, evaluation, models, strategies  # noqa: E402,F401 - fill the registries
-from ccrbench.evaluation.retrieval import evaluate_retrieval  # noqa: E402
-
 __all__ = ["evaluate_retrieval"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy attributes: `import ccrbench` stays light (no torch, no Avalanche)
+    if name == "evaluate_retrieval":
+        from ccrbench.evaluation.retrieval import evaluate_retrieval
+
+        return evaluate_retrieval
+    raise AttributeError(f"module 'ccrbench' has no attribute {name!r}")

@@ -2,13 +2,15 @@
 
 A checkpoint holds, per learner, the model, optimizer and loss state, the strategy
 plugin's state (e.g. EWC/MAS importances and anchors), the metric plugin's state
-(stored no-reindex databases, metrics so far) and Avalanche's clock; plus the RNG
-states, so a resumed run draws the same batches as an uninterrupted one.
+(stored no-reindex databases, metrics so far), Avalanche's clock and the state of its
+batch-order generator; plus the global RNG states, so a resumed run draws the same
+batches as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import random
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from ccrbench.io import write_atomic
+from ccrbench.registry import ConfigError
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -39,6 +42,7 @@ def learner_state(learner: Any) -> dict[str, Any]:
         "plugin": learner.plugin.state_dict(),
         "metrics": learner.metrics.state_dict(),
         "clock": dict(vars(strategy.clock)),
+        "batch_order": strategy.train_generator.get_state(),
     }
 
 
@@ -50,6 +54,7 @@ def load_learner_state(learner: Any, state: dict[str, Any]) -> None:
     learner.plugin.load_state_dict(state["plugin"])
     learner.metrics.load_state_dict(state["metrics"])
     vars(strategy.clock).update(state["clock"])
+    strategy.train_generator.set_state(state["batch_order"])
 
 
 def save_checkpoint(out: Path, *, experiences_done: int, learners: list[Any]) -> None:
@@ -67,10 +72,17 @@ def load_checkpoint(out: Path, learners: list[Any]) -> int:
     path = out / CHECKPOINT
     if not path.exists():
         return 0
-    state = torch.load(path, weights_only=False)
-    if len(state["learners"]) != len(learners):
-        raise ValueError(f"{path} holds {len(state['learners'])} model(s), the config builds {len(learners)}")
-    for learner, learner_saved in zip(learners, state["learners"]):
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)  # any device's checkpoint; load_state_dict moves it
+        saved = state["learners"]
+    except Exception as e:  # torch.load fails in many ways on a damaged file (EOFError, RuntimeError, ...)
+        raise ConfigError(
+            f"--resume: {path} is damaged ({type(e).__name__}: {textwrap.shorten(str(e), 100)}); "
+            "start the run again with --overwrite"
+        ) from e
+    if len(saved) != len(learners):
+        raise ConfigError(f"--resume: {path} holds {len(saved)} model(s), the config builds {len(learners)}")
+    for learner, learner_saved in zip(learners, saved):
         load_learner_state(learner, learner_saved)
     set_rng_state(state["rng"])
     return state["experiences_done"]

@@ -1,35 +1,42 @@
-"""Command line: `ccrbench run | suite | report | list | data check | features`."""
+"""Command line: `ccrbench run | suite | tune | report | list | data check | features`."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, describe
-from ccrbench.strategies.template import NonFiniteLossError
+
+# Commands import what they need (torch, Avalanche: seconds) inside their function, so that
+# `--help`, `report` and the like start at once; the registries fill themselves on first use.
 
 
 def _run(args: argparse.Namespace) -> int:
     from ccrbench.config import load_config
-    from ccrbench.evaluation.report import paper_table, stage_table
+    from ccrbench.evaluation.report import CL_METRICS, paper_table, stage_table
     from ccrbench.runner import run
 
     config = load_config(args.config, args.set)
     out = Path(args.out or Path("runs") / (Path(args.config).stem if args.config else "default"))
+    args.run_dir = out  # for the message on Ctrl-C
     results = run(config, out, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
-    print(f"\n{config.strategy.name} on {config.benchmark.name}: Recall@10 after the last task\n")
-    print(paper_table(results, metric="r10"))
+    k = 10 if 10 in config.eval.ks else max(config.eval.ks)  # R@10, the paper's measure, when evaluated
+    print(f"\n{config.strategy.name} on {config.benchmark.name}: Recall@{k} after the last task\n")
+    print(paper_table(results, metric=f"r{k}"))
     if len(results["stages"]) > 1:
-        print("\nRecall@10 of each task after each stage (image->text, reindex | no reindex)\n")
-        print(stage_table(results, policy="reindex", key="i2t_r10"))
+        print(f"\nRecall@{k} of each task after each stage (image->text, reindex | no reindex)\n")
+        print(stage_table(results, policy="reindex", key=f"i2t_r{k}"))
         print()
-        print(stage_table(results, policy="noreindex", key="i2t_r10"))
-        f = results["forgetting"]
-        print(
-            "\naverage forgetting of R@10 (points): "
-            + ", ".join(f"{p} i2t {f[p]['i2t_r10']:.1f} / t2i {f[p]['t2i_r10']:.1f}" for p in ("reindex", "noreindex"))
-        )
+        print(stage_table(results, policy="noreindex", key=f"i2t_r{k}"))
+        print()
+        for name in CL_METRICS:  # formulas: docs/metrics.md
+            f = results[name]
+            print(
+                f"{name} of R@{k} (points): "
+                + ", ".join(f"{p} i2t {f[p][f'i2t_r{k}']:.1f} / t2i {f[p][f't2i_r{k}']:.1f}" for p in ("reindex", "noreindex"))
+            )
     print(f"\nresults: {out}/results.md, {out}/results.json; TensorBoard: tensorboard --logdir {out}/tb")
     return 0
 
@@ -38,6 +45,13 @@ def _suite(args: argparse.Namespace) -> int:
     from ccrbench.suite import run_suite
 
     out = Path(args.out or Path("runs") / "suites" / Path(args.suite).stem)
+    if args.status:
+        return _suite_status(args.suite, out)
+    if args.launcher == "slurm":
+        return _suite_slurm(args, out)
+    given = [f"--{k.replace('_', '-')}" for k in SLURM_FLAGS if getattr(args, k) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: Slurm options; add --launcher slurm, or leave them out to run here")
     outcome = run_suite(args.suite, out, jobs=args.jobs, skip_existing=args.skip_existing)
     failed = {name: error for name, error in outcome.items() if error}
     print(f"\n{len(outcome) - len(failed)} of {len(outcome)} runs finished in {out}")
@@ -47,43 +61,122 @@ def _suite(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    import json
+SLURM_FLAGS = ("partition", "time_min", "gpus", "cpus", "mem_gb", "array_parallelism")  # launch.SlurmOptions' fields
 
-    from ccrbench.evaluation.plots import plot_all
-    from ccrbench.evaluation.report import comparison_csv, comparison_report
 
-    runs_dir = Path(args.runs_dir)
+def _suite_status(suite: str, out: Path) -> int:
+    from collections import Counter
+
+    from ccrbench.launch import suite_status
+
+    rows = suite_status(suite, out)
+    width = max(len(name) for name, _, _ in rows)
+    for name, status, detail in rows:
+        print(f"{name:<{width}}  {status:<8} {detail}")
+    counts = Counter(status for _, status, _ in rows)
+    print(f"\n{len(rows)} runs in {out}: " + ", ".join(f"{counts[s]} {s}" for s in ("done", "running", "failed", "missing")))
+    return 0
+
+
+def _suite_slurm(args: argparse.Namespace, out: Path) -> int:
+    from ccrbench.launch import launch_suite
+
+    jobs, outcome = launch_suite(args.suite, out, skip_existing=args.skip_existing, **{k: getattr(args, k) for k in SLURM_FLAGS})
+    for name, error in outcome.items():
+        if error:
+            print(f"NOT SUBMITTED {name}: {error}", file=sys.stderr)
+    print(f"{len(jobs)} jobs submitted ({', '.join(sorted({j.job_id.partition('_')[0] for j in jobs.values()}))}), "
+          f"{sum(e is None for e in outcome.values())} finished runs skipped; "
+          f"follow them: ccrbench suite {args.suite} --out {out} --status")
+    return 1 if any(outcome.values()) else 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from ccrbench.tune import tune
+
+    out = Path(args.out or Path("runs") / "tune" / Path(args.suite).stem)
+    outcome, selection = tune(args.suite, out, jobs=args.jobs, skip_existing=args.skip_existing)
+    failed = {name: error for name, error in outcome.items() if error}
+    for name, error in failed.items():
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    if selection is None:
+        print(f"\n{len(outcome) - len(failed)} of {len(outcome)} validation runs finished in {out}; nothing selected yet: "
+              f"rerun `ccrbench tune {args.suite} --skip-existing` to finish the grid", file=sys.stderr)
+        return 1
+    print(selection.with_suffix(".md").read_text())
+    print(f"selection: {selection} (and {selection.with_suffix('.md')}); suites read it with `selection: <path>`")
+    return 0
+
+
+def _finished_runs(runs_dir: Path) -> tuple[list[dict], list[str]]:
+    """The results of the finished runs under `runs_dir` and their names; others are skipped with a warning."""
+    from ccrbench.io import read_json
+
     files = sorted(runs_dir.glob("*/results.json"))
     if not files:
         raise ConfigError(f"no */results.json under {runs_dir}: run `ccrbench run --out {runs_dir}/NAME` first")
     results, names = [], []
     for f in files:
-        r = json.loads(f.read_text())
-        if not r.get("complete"):
-            print(f"skipping {f.parent.name}: incomplete run", file=sys.stderr)
+        try:
+            r = read_json(f)
+        except ConfigError as e:
+            print(f"skipping {e}", file=sys.stderr)
+            continue
+        if not isinstance(r, dict) or not r.get("complete") or not isinstance(r.get("final"), dict):
+            print(f"skipping {f}: not a finished run", file=sys.stderr)
             continue
         results.append(r)
         names.append(f.parent.name)
+    if not results:
+        raise ConfigError(f"no finished run under {runs_dir} ({len(files)} skipped, see above): finish them with `ccrbench run --resume`")
+    return results, names
+
+
+def _metric(results: list[dict], metric: str | None) -> str:
+    """`metric` if some run has it (default: r10, else the runs' largest K); raises ConfigError listing theirs."""
+    keys = {k for r in results for k in r["final"]["reindex"]["all"]}
+    found = {k.partition("_")[2] for k in keys if k.startswith(("i2t_", "t2i_"))}
+    ranked = sorted((m for m in found if m[1:].isdigit()), key=lambda m: int(m[1:]))
+    available = ranked + [m for m in ("medr", "meanr") if m in found] + sorted(found - set(ranked) - {"medr", "meanr"})
+    if metric is None:
+        return "r10" if "r10" in found else ranked[-1]
+    if metric not in found:
+        raise ConfigError(f"--metric {metric}: the runs measured {', '.join(available)}; choose one of them")
+    return metric
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ccrbench.evaluation.plots import plot_all
+    from ccrbench.evaluation.report import comparison_csv, comparison_report, findings_table
+
+    runs_dir = Path(args.runs_dir)
+    results, names = _finished_runs(runs_dir)
+    args.metric = _metric(results, args.metric)
     plots = plot_all(results, names, runs_dir / "plots", metric=args.metric)
     text = (
         f"# {len(results)} runs in {runs_dir.name}: {args.metric}\n\n"
-        "Final values after the last task; **bold**: best continual result of the row.\n\n"
-        + comparison_report(results, metric=args.metric)
+        "Final values after the last task; **bold**: best continual result of the row; over several seeds: "
+        "mean ± std [95% confidence interval of the mean, Student t].\n\n"
+        + comparison_report(results, metric=args.metric, names=names)
+        + "\n## Findings\n\nEach finding as a paired difference over the seeds both sides ran (high minus low); "
+        "holds: the 95% interval lies above 0; does not hold: below 0; inconclusive: it contains 0 "
+        "(or a single seed).\n\n"
+        + findings_table(results, metric=args.metric)
+        + "\n"
         + "\n## Plots\n\n"
         + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots)
         + "\n"
     )
     (runs_dir / "report.md").write_text(text)
-    (runs_dir / "report.csv").write_text(comparison_csv(results, metric=args.metric))
+    (runs_dir / "report.csv").write_text(comparison_csv(results, metric=args.metric, names=names))
     print(text)
     print(f"written: {runs_dir / 'report.md'}, {runs_dir / 'report.csv'}, {len(plots)} plots in {runs_dir / 'plots'}")
     return 0
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from ccrbench.benchmarks.files import FILE_BENCHMARKS
     from ccrbench.config import load_config
+    from ccrbench.registry import FILE_BENCHMARKS
 
     config = load_config(args.config, args.set)
     data = FILE_BENCHMARKS.build(config.benchmark.name, config.benchmark.options)
@@ -93,11 +186,11 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def _features(args: argparse.Namespace) -> int:
-    from ccrbench.benchmarks.extract import extract_features, features_config
+    from ccrbench.features import extract_features, features_config
 
     config = features_config(args.config, args.set, args.encoder)
     outcome = extract_features(config, args.out, chunk_images=args.chunk_images, progress=not args.quiet)
-    for split in ("train", "test"):
+    for split in (s for s in outcome if s != "out"):
         print(f"{split}: {outcome[split]}")
     print(f"features of {args.encoder} in {outcome['out']}; read them with benchmark.mode=features")
     return 0
@@ -116,9 +209,32 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    import ccrbench  # noqa: F401 - fills the registries
+def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
+    """The one line printed on Ctrl-C: what is kept and the command that continues."""
+    from ccrbench.io import read_json
 
+    if args.command in ("suite", "tune"):
+        again = shlex.join(["ccrbench", *argv, *([] if args.skip_existing else ["--skip-existing"])])
+        return f"interrupted: finished runs are kept; continue with: {again}"
+    if args.command != "run" or not hasattr(args, "run_dir"):
+        return "interrupted"
+    try:
+        results = read_json(args.run_dir / "results.json")
+        kept = [results["task_names"][max(stage["tasks"])] for stage in results["stages"]]
+    except (ConfigError, KeyError, TypeError, ValueError):
+        kept = []
+    stages = f"the stages after {', '.join(kept)} are kept" if kept else "no stage had finished"
+    again = shlex.join(["ccrbench", *(a for a in argv if a != "--overwrite"), *([] if args.resume else ["--resume"])])
+    return f"interrupted: {stages} in {args.run_dir}; continue with: {again}"
+
+
+def _add_grid_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that run many runs (suite, tune)."""
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores/jobs threads)")
+    p.add_argument("--skip-existing", action="store_true", help="skip finished runs and resume unfinished ones")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccrbench", description="Continual cross-modal retrieval benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train and evaluate one config")
@@ -132,12 +248,26 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("suite", help="run a suite: a base config crossed with a grid")
     p.add_argument("suite", help="suite YAML, e.g. configs/suites/paper_table.yaml")
     p.add_argument("--out", help="suite directory (default: runs/suites/<suite name>)")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (each gets cores/jobs threads)")
-    p.add_argument("--skip-existing", action="store_true", help="skip finished runs and resume unfinished ones")
+    _add_grid_options(p)
+    p.add_argument("--status", action="store_true", help="list each run as done / running / failed / missing, run nothing")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="local: processes on this machine (--jobs); slurm: one Slurm job per run through submitit")
+    g = p.add_argument_group("slurm launcher (default: the suite's `launcher:` block, else ccrbench/launch.py SlurmOptions)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--time-min", type=int, help="time limit per job in minutes (a job that reaches it resumes when requeued)")
+    g.add_argument("--gpus", type=int, help="GPUs per job")
+    g.add_argument("--cpus", type=int, help="CPU cores per job")
+    g.add_argument("--mem-gb", type=float, help="memory per job in GB")
+    g.add_argument("--array-parallelism", type=int, help="jobs of the array running at the same time")
     p.set_defaults(func=_suite)
+    p = sub.add_parser("tune", help="choose each strategy's hyper-parameters on the validation split")
+    p.add_argument("suite", help="tune suite YAML, e.g. configs/suites/tune_shapes.yaml")
+    p.add_argument("--out", help="folder of the validation runs (default: runs/tune/<suite name>)")
+    _add_grid_options(p)
+    p.set_defaults(func=_tune)
     p = sub.add_parser("report", help="compare finished runs in the paper's table layout")
     p.add_argument("runs_dir", help="folder whose sub-folders are run directories")
-    p.add_argument("--metric", default="r10", help="r1, r5, r10, medr or meanr (default r10)")
+    p.add_argument("--metric", help="r1, r5, r10 (any K the runs measured), medr or meanr (default r10, else the largest K)")
     p.set_defaults(func=_report)
     p = sub.add_parser("list", help="list benchmarks, strategies, encoders and losses")
     p.add_argument("--details", action="store_true", help="also list each one's config keys")
@@ -159,10 +289,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(_interrupted(args, sys.argv[1:] if argv is None else argv), file=sys.stderr)
+        return 130
     except (ConfigError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except NonFiniteLossError as e:
+    except OSError as e:  # e.g. a full or read-only disk
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        from ccrbench.strategies.template import NonFiniteLossError  # already imported by the run that raised it
+
+        if not isinstance(e, NonFiniteLossError):
+            raise
         print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)
         return 3
 

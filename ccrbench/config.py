@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 
 import yaml
+from annotated_types import Ge, Gt, Interval, MinLen
 
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry, coerce
 
@@ -46,14 +47,15 @@ class ModelConfig:
         text_encoder: a text encoder from the encoder registry.
         embed_dim: size of the joint embedding space.
         shared_layers: top layers shared by both branches (0 = none).
-        projection: per-branch projection head, "linear" or "mlp" (Linear-ReLU-Linear).
+        projection: per-branch projection head, "linear", "mlp" (Linear-ReLU-Linear) or
+            "identity" (none: the encoders' joint space, e.g. CLIP's; embed_dim must match it).
     """
 
     image_encoder: Component = _component(ENCODERS, "small_cnn")
     text_encoder: Component = _component(ENCODERS, "bigru")
-    embed_dim: int = 256
-    shared_layers: int = 0
-    projection: Literal["linear", "mlp"] = "linear"
+    embed_dim: Annotated[int, Ge(1)] = 256
+    shared_layers: Annotated[int, Ge(0)] = 0
+    projection: Literal["linear", "mlp", "identity"] = "linear"
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,17 @@ class TrainConfig:
         weight_decay: Adam weight decay.
         grad_clip: gradient norm clipping (0 disables).
         num_workers: data loader worker processes.
+        precision: "fp32", or mixed precision for the training step's forward pass:
+            "bf16" (torch.autocast) or "fp16" (autocast with a gradient scaler; for GPUs without bf16).
     """
 
-    epochs: int = 6
-    batch_size: int = 128
-    lr: float = 5e-4
-    weight_decay: float = 0.0
-    grad_clip: float = 2.0
-    num_workers: int = 0
+    epochs: Annotated[int, Ge(1)] = 6
+    batch_size: Annotated[int, Ge(1)] = 128
+    lr: Annotated[float, Gt(0)] = 5e-4
+    weight_decay: Annotated[float, Ge(0)] = 0.0
+    grad_clip: Annotated[float, Ge(0)] = 2.0
+    num_workers: Annotated[int, Ge(0)] = 0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,28 @@ class EvalConfig:
     Attributes:
         batch_size: images per batch when embedding a database.
         ks: the K of Recall@K.
+        split: the split evaluated after every stage: "test", or "val" (the benchmark's
+            validation split, for choosing hyper-parameters: see `ccrbench tune`).
+        reindex_budget: budgeted partial reindexing, evaluated beside reindex / no reindex:
+            after every stage re-embed this much of the stored database, a fraction of the
+            stored items (a float in [0, 1], e.g. 0.25) or an item count (an int); one
+            policy per budget and rule, e.g. `budget0.25_random` (none by default).
+        reindex_rules: which items a budget re-embeds: oldest_first, random,
+            most_drifted_first (see ccrbench/evaluation/reindexing.py).
+        reindex_probe: most_drifted_first: fraction of every task's items re-embedded at
+            every stage to estimate the drift of the others (part of the budget).
     """
 
-    batch_size: int = 256
-    ks: tuple[int, ...] = (1, 5, 10)
+    batch_size: Annotated[int, Ge(1)] = 256
+    ks: Annotated[tuple[Annotated[int, Ge(1)], ...], MinLen(1)] = (1, 5, 10)
+    split: Literal["test", "val"] = "test"
+    reindex_budget: tuple[Annotated[int, Ge(0)] | Annotated[float, Interval(ge=0, le=1)], ...] = ()
+    reindex_rules: Annotated[tuple[Literal["oldest_first", "random", "most_drifted_first"], ...], MinLen(1)] = (
+        "oldest_first",
+        "random",
+        "most_drifted_first",
+    )
+    reindex_probe: Annotated[float, Interval(gt=0, le=1)] = 0.05
 
 
 @dataclass(frozen=True)
@@ -97,7 +120,8 @@ class RunConfig:
     Attributes:
         seed: seeds model initialisation and batch order (data has its own seed).
         device: torch device.
-        threads: CPU threads for torch (0 keeps torch's default).
+        threads: CPU threads for torch; 0 (the default) is resolved when the run starts
+            to torch's current count and recorded, since results depend on it.
         benchmark: a benchmark from the registry.
         model: the two-branch model.
         loss: a loss from the registry.
@@ -111,7 +135,7 @@ class RunConfig:
 
     seed: int = 0
     device: str = "cpu"
-    threads: int = 0
+    threads: Annotated[int, Ge(0)] = 0
     benchmark: Component = _component(BENCHMARKS, "shapes")
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: Component = _component(LOSSES, "infonce")
@@ -130,7 +154,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(
             f"{where or 'config'}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}"
         )
-    hints = get_type_hints(cls)
+    hints = get_type_hints(cls, include_extras=True)
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
@@ -163,7 +187,43 @@ def _build_component(registry: Registry, value: Any, where: str, *, default: str
 
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
     """Builds and checks a RunConfig (missing keys take their defaults)."""
-    return _build(RunConfig, data or {}, "")
+    config = _build(RunConfig, data or {}, "")
+    _check_combination(config)
+    return config
+
+
+def _check_combination(config: RunConfig) -> None:
+    """What no single key's type can check: encoder modalities, decoupled runs, the device."""
+    for modality in ("image", "text"):
+        name = getattr(config.model, f"{modality}_encoder").name
+        found = getattr(ENCODERS.get(name), "modality", None)
+        if found != modality:
+            fitting = [n for n in ENCODERS.names() if getattr(ENCODERS.get(n), "modality", None) == modality]
+            raise ConfigError(
+                f"model.{modality}_encoder: {name!r} is {f'a {found}' if found else 'not an'} encoder; "
+                f"{modality} encoders: {', '.join(fitting)}"
+            )
+    if config.decoupled and "branches" not in STRATEGIES.parameters(config.strategy.name):
+        raise ConfigError(
+            f"decoupled: strategy {config.strategy.name!r} has no 'branches' option to restrict to a query branch; "
+            "use a regularisation strategy (e.g. ewc, mas) or decoupled: false"
+        )
+    _check_device(config.device)
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        kind = torch.device(device)
+    except RuntimeError as e:
+        raise ConfigError(f"device: {device!r} is not a torch device; use e.g. cpu, cuda or cuda:1") from e
+    if kind.type == "cpu":
+        return
+    backend = getattr(torch, kind.type, None)  # torch.cuda, torch.mps, torch.xpu
+    available = backend.device_count() if hasattr(backend, "device_count") and backend.is_available() else 0
+    if (kind.index or 0) >= available:
+        raise ConfigError(f"device: {device!r} requested but this machine has {available} {kind.type} device(s); use device: cpu")
 
 
 def to_dict(config: Any) -> Any:
@@ -175,6 +235,17 @@ def to_dict(config: Any) -> Any:
     if isinstance(config, (tuple, list)):
         return [to_dict(v) for v in config]
     return config
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict with dotted keys, e.g. {"train": {"lr": 0.1}} -> {"train.lr": 0.1}."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -194,8 +265,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 raise ConfigError(f"--set {item!r}: {part!r} is not a section")
             node[part] = child
             node = child
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_one_line(e)}); quote it if it is text") from e
     return data
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -214,18 +292,24 @@ def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file as a dict; `base: other.yaml` (relative to the file) is loaded first."""
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist; see configs/ for the standard ones")
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; give a YAML file, e.g. one of configs/*.yaml")
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML: {_one_line(e)}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     base = data.pop("base", None)
     if base is None:
         return data
-    return _merge(read_yaml(path.parent / base, (*_seen, path.resolve())), data)
+    target = path.parent / str(base)
+    if not isinstance(base, str) or not target.is_file():
+        problem = "is a directory" if target.is_dir() else "does not exist"
+        raise ConfigError(f"{path}: base: {base} {problem} (looked for {target}); base is relative to {path.parent}")
+    return _merge(read_yaml(target, (*_seen, path.resolve())), data)
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:

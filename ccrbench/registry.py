@@ -11,14 +11,27 @@ type-hinted parameters; those parameters are the config keys it accepts.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
+import operator
+import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+import annotated_types
 
 T = TypeVar("T")
+# A float as YAML 1.2 writes it ("5e-4"); PyYAML (YAML 1.1) reads those as strings.
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_BOUNDS = (
+    (annotated_types.Gt, "gt", operator.gt, ">"),
+    (annotated_types.Ge, "ge", operator.ge, ">="),
+    (annotated_types.Lt, "lt", operator.lt, "<"),
+    (annotated_types.Le, "le", operator.le, "<="),
+)
 
 
 class ConfigError(ValueError):
@@ -32,13 +45,22 @@ class Registry:
         kind: What the registry holds, used in messages (e.g. "strategy").
         plural: The plural of `kind`, for listings.
         context: Parameter names that the suite passes itself (never config keys).
+        package: The package whose modules register the built-in entries, imported on the
+            first lookup (not before: importing it costs seconds of torch/Avalanche).
     """
 
-    def __init__(self, kind: str, *, plural: str, context: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, *, plural: str, context: tuple[str, ...] = (), package: str | None = None) -> None:
         self.kind = kind
         self.plural = plural
         self.context = context
+        self.package = package
         self._items: dict[str, Callable[..., Any]] = {}
+
+    def _fill(self) -> None:
+        """Imports the built-in entries' package once (its modules register themselves)."""
+        if self.package is not None:
+            package, self.package = self.package, None
+            importlib.import_module(package)
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers a callable under `name` (duplicates are errors)."""
@@ -57,6 +79,7 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """Returns the callable registered as `name`, or `module:attribute` imported from outside
         the package; raises ConfigError listing what exists."""
+        self._fill()
         if ":" in name and name not in self._items:
             return _import_object(name, self.kind)
         if name not in self._items:
@@ -66,9 +89,11 @@ class Registry:
         return self._items[name]
 
     def names(self) -> list[str]:
+        self._fill()
         return sorted(self._items)
 
     def __contains__(self, name: str) -> bool:
+        self._fill()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
@@ -114,7 +139,7 @@ def _qualname(obj: Any) -> str:
 def config_parameters(obj: Callable[..., Any], *, skip: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
     """Keyword parameters of a callable (a class's __init__), with resolved annotations."""
     target = obj.__init__ if inspect.isclass(obj) else obj  # type: ignore[misc]
-    hints = typing.get_type_hints(target)
+    hints = typing.get_type_hints(target, include_extras=True)
     out = {}
     for p in inspect.signature(obj).parameters.values():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in skip:
@@ -145,7 +170,8 @@ def check_options(
 
 
 def coerce(value: Any, annotation: Any, *, where: str) -> Any:
-    """Checks `value` against a type annotation; converts int->float and list->tuple.
+    """Checks `value` against a type annotation; converts int->float, numeric strings->float
+    and list->tuple; checks the bounds of `Annotated[int, annotated_types.Ge(1)]` and alike.
 
     Raises:
         ConfigError: naming `where`, the expected type and the value found.
@@ -153,6 +179,10 @@ def coerce(value: Any, annotation: Any, *, where: str) -> Any:
     if annotation is Any or annotation is inspect.Parameter.empty:
         return value
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        value = coerce(value, args[0], where=where)
+        _check_constraints(value, args[1:], where=where)
+        return value
     if origin in (Union, types.UnionType):
         errors = []
         for arg in args:
@@ -190,6 +220,8 @@ def coerce(value: Any, annotation: Any, *, where: str) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+            return float(value)
     elif annotation is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -198,7 +230,20 @@ def coerce(value: Any, annotation: Any, *, where: str) -> Any:
     raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
 
 
+def _check_constraints(value: Any, constraints: Sequence[Any], *, where: str) -> None:
+    for c in constraints:
+        if isinstance(c, annotated_types.GroupedMetadata):  # e.g. Interval(ge=1, le=9)
+            _check_constraints(value, list(c), where=where)
+        elif isinstance(c, annotated_types.MinLen) and len(value) < c.min_length:
+            raise ConfigError(f"{where}: give at least {c.min_length} item(s), got {list(value)!r}")
+        for kind, attr, compare, sign in _BOUNDS:
+            if isinstance(c, kind) and not compare(value, getattr(c, attr)):
+                raise ConfigError(f"{where}: must be {sign} {getattr(c, attr)}, got {value!r}")
+
+
 def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Annotated:
+        return _type_name(get_args(annotation)[0])
     if get_origin(annotation) is None and hasattr(annotation, "__name__"):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -234,12 +279,31 @@ def _arg_docs(doc: str) -> dict[str, str]:
     return out
 
 
-BENCHMARKS = Registry("benchmark", plural="benchmarks")
-ENCODERS = Registry("encoder", plural="encoders", context=("corpus",))
-LOSSES = Registry("loss", plural="losses")
-STRATEGIES = Registry("strategy", plural="strategies")
+BENCHMARKS = Registry("benchmark", plural="benchmarks", package="ccrbench.benchmarks")
+ENCODERS = Registry("encoder", plural="encoders", context=("corpus",), package="ccrbench.models")
+LOSSES = Registry("loss", plural="losses", package="ccrbench.models")
+STRATEGIES = Registry("strategy", plural="strategies", package="ccrbench.strategies")
 
 register_benchmark = BENCHMARKS.register
 register_encoder = ENCODERS.register
 register_loss = LOSSES.register
 register_strategy = STRATEGIES.register
+
+FILE_BENCHMARKS = Registry("file benchmark", plural="file benchmarks")
+
+
+def register_file_benchmark(name: str) -> Callable[[T], T]:
+    """Registers a loader `(**options) -> TaskData` (benchmarks/files/tasks.py) as file benchmark
+    `name`, and the benchmark it gives (`TaskData.benchmark()`) as benchmark `name`, with the same options."""
+
+    def decorator(load: T) -> T:
+        FILE_BENCHMARKS.register(name)(load)
+
+        @functools.wraps(load)  # type: ignore[arg-type]
+        def benchmark(**options: Any) -> Any:
+            return load(**options).benchmark()  # type: ignore[operator]
+
+        register_benchmark(name)(benchmark)
+        return load
+
+    return decorator

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import math
+import os
 import platform
 import random
 import shutil
 import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -16,23 +22,34 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from avalanche.logging import TensorboardLogger
 from avalanche.training.plugins import EvaluationPlugin
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
-from ccrbench.config import RunConfig, from_dict, to_dict
+from ccrbench.config import RunConfig, flatten, from_dict, to_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
 from ccrbench.evaluation.report import markdown_report, summarize
-from ccrbench.evaluation.tensorboard import log_examples, log_hparams
-from ccrbench.io import write_atomic
+from ccrbench.evaluation.tensorboard import (
+    TrainingCurves,
+    log_examples,
+    log_experiment,
+    log_final,
+    log_layout,
+    log_session_end,
+    log_session_start,
+    log_stage,
+    tasks_learned,
+)
+from ccrbench.io import read_json, write_atomic
+from ccrbench.models.base import GrowingVocabulary
 from ccrbench.models.two_branch import TwoBranchModel
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.progress import ProgressBar
 from ccrbench.strategies.template import RetrievalTemplate
+from ccrbench.strategies.throughput import DataWaitMeter
 
 
 def seed_everything(seed: int) -> None:
@@ -45,10 +62,10 @@ def build_model(config: RunConfig, corpus: tuple[str, ...]) -> TwoBranchModel:
     """The two-branch model with registered encoders (text encoders may build vocabularies from `corpus`)."""
     encoders = {}
     for modality, spec in (("image", config.model.image_encoder), ("text", config.model.text_encoder)):
-        encoder = ENCODERS.build(spec.name, spec.options, corpus=corpus)
-        if getattr(encoder, "modality", None) != modality:
-            raise ConfigError(f"model.{modality}_encoder: {spec.name!r} is not an {modality} encoder")
-        encoders[modality] = encoder
+        try:
+            encoders[modality] = ENCODERS.build(spec.name, spec.options, corpus=corpus)
+        except ConfigError as e:
+            raise ConfigError(f"model.{modality}_encoder: {e}") from e
     return TwoBranchModel(
         image_encoder=encoders["image"],
         text_encoder=encoders["text"],
@@ -56,6 +73,12 @@ def build_model(config: RunConfig, corpus: tuple[str, ...]) -> TwoBranchModel:
         shared_layers=config.model.shared_layers,
         projection=config.model.projection,
     )
+
+
+def learn_vocabulary(model: TwoBranchModel, captions: Sequence[str]) -> None:
+    """Shows a text encoder with a growing vocabulary the training captions of the stage it starts."""
+    if isinstance(model.text_encoder, GrowingVocabulary):
+        model.text_encoder.learn_vocabulary(captions)
 
 
 def _json_safe(x: Any) -> Any:
@@ -75,18 +98,53 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_results(out: Path, config: RunConfig, task_names: tuple[str, ...], stages: list[dict], *, complete: bool) -> dict:
-    """Writes results.json and results.md (after every stage, so nothing computed is lost)."""
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else what `platform` knows)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What makes numbers comparable across machines: CPU, GPU, torch build and threads."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "mkl": torch.backends.mkl.is_available(),
+        "mkldnn": torch.backends.mkldnn.is_available(),
+        "openmp": torch.backends.openmp.is_available(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_config": torch.__config__.show(),
+    }
+
+
+def write_results(
+    out: Path, config: RunConfig, benchmark: RetrievalBenchmark, stages: list[dict], *, complete: bool, timings: list[list[dict]] = ()
+) -> dict:
+    """Writes results.json and results.md (after every stage, so nothing computed is lost);
+    `timings`: per model, the evaluation's seconds per stage (`RetrievalMetrics.timings`)."""
     results = {
         "complete": complete,
         "config": to_dict(config),
         "seed": config.seed,
+        "ks": list(config.eval.ks),
+        "split": config.eval.split,
         "versions": versions(),
         "torch_threads": torch.get_num_threads(),
-        **summarize(stages, task_names),
+        "machine": machine(),
+        "data_checksums": dict(benchmark.checksums),
+        **summarize(stages, benchmark.task_names),
+        "timings": list(timings),
     }
     write_atomic(out / "results.json", lambda f: json.dump(_json_safe(results), f, indent=1))
-    title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed})" + ("" if complete else " - INCOMPLETE")
+    title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed}, {config.eval.split} split)" + ("" if complete else " - INCOMPLETE")
     write_atomic(out / "results.md", lambda f: f.write(markdown_report(results, title=title)))
     return results
 
@@ -101,15 +159,31 @@ class Learner:
 
 
 def build_learner(
-    config: RunConfig, benchmark: RetrievalBenchmark, tb_dir: Path, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
+    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
 ) -> Learner:
-    """Model, loss, optimizer, strategy plugin and evaluator for one model of the run."""
+    """Model, loss, optimizer, strategy plugin and evaluator for one model of the run (its
+    training curves go to `writer`; the runner logs the evaluation)."""
     model = build_model(config, benchmark.train_captions)
     criterion = LOSSES.build(config.loss.name, config.loss.options)
+    if hasattr(criterion, "logit_parameters"):  # a learnable temperature becomes a model parameter
+        try:
+            model.add_logit_parameters(criterion.logit_parameters(model.pretrained_logits()))
+        except ValueError as e:
+            raise ConfigError(f"loss {config.loss.name!r}: {e}") from e
     plugin = STRATEGIES.build(config.strategy.name, {**config.strategy.options, **strategy_options})
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
-    metrics = RetrievalMetrics(ks=config.eval.ks, directions=directions)
+    metrics = RetrievalMetrics(
+        ks=config.eval.ks,
+        directions=directions,
+        reindex_budget=config.eval.reindex_budget,
+        reindex_rules=config.eval.reindex_rules,
+        reindex_probe=config.eval.reindex_probe,
+        seed=config.seed,
+    )
+    with warnings.catch_warnings():  # no Avalanche logger: the runner writes TensorBoard itself
+        warnings.filterwarnings("ignore", "No loggers specified")
+        evaluator = EvaluationPlugin(metrics)
     strategy = RetrievalTemplate(
         model=model,
         optimizer=optimizer,
@@ -118,30 +192,88 @@ def build_learner(
         train_epochs=config.train.epochs,
         eval_mb_size=config.eval.batch_size,
         device=config.device,
-        plugins=[plugin, ProgressBar(enabled=progress)],
-        evaluator=EvaluationPlugin(metrics, loggers=[TensorboardLogger(tb_dir)]),
+        plugins=[plugin, ProgressBar(enabled=progress), DataWaitMeter(enabled=progress), TrainingCurves(writer, prefix="" if len(directions) > 1 else f"{directions[0]} model/")],
+        evaluator=evaluator,
         grad_clip=config.train.grad_clip,
         num_workers=config.train.num_workers,
+        seed=config.seed,
+        precision=config.train.precision,
     )
     return Learner(strategy=strategy, plugin=plugin, metrics=metrics)
 
 
-def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, tb_dir: Path, *, progress: bool) -> list[Learner]:
+def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, progress: bool) -> list[Learner]:
     """One learner answering both directions; or, with `decoupled`, one per direction, each
     protecting only its query branch (image for image->text, text for text->image)."""
     if not config.decoupled:
-        return [build_learner(config, benchmark, tb_dir, directions=DIRECTIONS, progress=progress)]
-    if "branches" not in STRATEGIES.parameters(config.strategy.name):
-        raise ConfigError(f"decoupled: strategy {config.strategy.name!r} has no 'branches' option to restrict to a query branch")
+        return [build_learner(config, benchmark, writer, directions=DIRECTIONS, progress=progress)]
     learners = []
     for direction, branch in (("i2t", "image"), ("t2i", "text")):
         seed_everything(config.seed)  # both models start from the same weights
-        learners.append(build_learner(config, benchmark, tb_dir, directions=(direction,), progress=progress, branches=branch))
+        learners.append(build_learner(config, benchmark, writer, directions=(direction,), progress=progress, branches=branch))
     return learners
 
 
-def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> None:
-    """Creates the run directory, or checks that a resumed one was made by the same config.
+LOCK = ".lock"
+NOT_RESULTS = ("config.yaml", "tb")  # what a run that failed before its first stage leaves: replaced freely
+
+
+@contextmanager
+def locked_run_dir(out: Path) -> Iterator[None]:
+    """Holds an exclusive lock on run directory `out` (created if missing) while the block runs.
+
+    The lock is `fcntl.flock` on out/.lock, which records the holder's PID; the kernel
+    releases it when the holder exits, however it exits.
+
+    Raises:
+        ConfigError: another process holds the lock (naming its PID).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "(unknown)"
+            raise ConfigError(
+                f"run directory {out} is in use by process {holder} (lock file {out / LOCK}); "
+                "wait for that run to end or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_same_config(saved: Path, config: RunConfig) -> None:
+    """Checks that run directory config `saved` is `config` (keys added since take defaults).
+
+    Raises:
+        ConfigError: `saved` is damaged, or differs (naming the differing keys).
+    """
+    try:
+        data = yaml.safe_load(saved.read_text())
+        if not isinstance(data, dict):
+            raise ConfigError(f"expected a mapping of config keys, got {data!r}")
+        old = from_dict(data)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ConfigError) as e:
+        raise ConfigError(f"--resume: {saved} is damaged ({' '.join(str(e).split())}); start the run again with --overwrite") from e
+    if old != config:
+        a, b = flatten(to_dict(old)), flatten(to_dict(config))
+        differ = [f"{k} (saved {a.get(k)}, given {b.get(k)})" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+        raise ConfigError(
+            f"--resume: {saved} was written by another config: {', '.join(differ)}; resume with the same config, "
+            "start again with --overwrite, or choose another --out"
+        )
+
+
+def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> bool:
+    """Checks the (locked) run directory: without results (emptied), emptied with `overwrite`, or resumed
+    with the same config.
+
+    Returns:
+        Whether the run continues a saved one.
 
     Raises:
         FileExistsError: results exist and neither `resume` nor `overwrite` was asked for.
@@ -149,25 +281,36 @@ def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool)
     """
     saved = out / "config.yaml"
     if resume and saved.exists():
-        if from_dict(yaml.safe_load(saved.read_text())) != config:  # keys added later take defaults
-            raise ConfigError(f"--resume: {saved} was written by another config; resume with the same config")
-        return
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"run directory {out} already holds results; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another --out"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+        check_same_config(saved, config)
+        return True
+    entries = [p for p in out.iterdir() if p.name != LOCK]
+    if not overwrite and any(p.name not in NOT_RESULTS for p in entries):
+        raise FileExistsError(
+            f"run directory {out} already holds results; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --out"
+        )
+    for p in entries:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    return False
 
 
-def run(config: RunConfig, out: str | Path, *, overwrite: bool = False, resume: bool = False, progress: bool = True) -> dict:
+def finished_results(out: Path) -> dict | None:
+    """The results of the finished run in `out`; None when it is unfinished, absent or unreadable."""
+    try:
+        results = read_json(out / "results.json")
+    except ConfigError:
+        return None
+    return results if isinstance(results, dict) and results.get("complete") else None
+
+
+def run(
+    config: RunConfig, out: str | Path, *, overwrite: bool = False, resume: bool = False, progress: bool = True, experiment: bool = True
+) -> dict:
     """Trains on the benchmark's tasks, evaluating every seen task after each stage.
 
     Writes into `out`: config.yaml (fully resolved), results.json and results.md (after
-    every stage), checkpoint.pt (after every stage) and TensorBoard event files under tb/.
+    every stage), checkpoint.pt (after every stage) and TensorBoard event files under tb/
+    (with `experiment`, its own HPARAMS experiment; a suite writes one for all its runs).
     With `resume`, continues from the last finished stage of `out`; the final metrics
     equal those of an uninterrupted run.
 
@@ -177,43 +320,75 @@ def run(config: RunConfig, out: str | Path, *, overwrite: bool = False, resume: 
     Raises:
         NonFiniteLossError: the loss became NaN/inf; what was computed before stays on disk.
     """
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: choose one (continue the run, or replace it)")
     out = Path(out)
-    open_run_dir(out, config, overwrite=overwrite, resume=resume)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    seed_everything(config.seed)
-    benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)
-    learners = build_learners(config, benchmark, out / "tb", progress=progress)
-    done = load_checkpoint(out, learners) if resume else 0
+    config = resolve_threads(config)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _run(config, out, overwrite=overwrite, resume=resume, progress=progress, experiment=experiment)
+    finally:
+        torch.set_num_threads(previous_threads)  # the next run in this process resolves `threads: 0` as before this one
 
-    test = {exp.task_label: exp for exp in benchmark.test_stream}
+
+def _run(config: RunConfig, out: Path, *, overwrite: bool, resume: bool, progress: bool, experiment: bool) -> dict:
+    seed_everything(config.seed)
+    benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)  # its errors leave no run directory
+    with locked_run_dir(out):
+        resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
+        if resumed and (results := finished_results(out)) is not None:
+            print(f"{out} is already complete; nothing to do")
+            return results
+        with SummaryWriter(str(out / "tb")) as writer:  # closed, so flushed, even when the run fails
+            return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress, experiment=experiment)
+
+
+def resolve_threads(config: RunConfig) -> RunConfig:
+    """`config` with `threads: 0` replaced by torch's current thread count (results depend on it)."""
+    return config if config.threads else dataclasses.replace(config, threads=torch.get_num_threads())
+
+
+def _run_locked(
+    config: RunConfig, out: Path, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, resumed: bool, progress: bool, experiment: bool
+) -> dict:
+    learners = build_learners(config, benchmark, writer, progress=progress)
+    if experiment:
+        log_experiment(writer, [to_dict(config)])
+    log_session_start(writer, to_dict(config))
+    if resumed:
+        done = load_checkpoint(out, learners)
+    else:
+        done = 0
+        write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))
+
+    test = {exp.task_label: exp for exp in benchmark.eval_stream(config.eval.split)}
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
     seen = {t for experience in schedule[:done] for t in experience.task_labels}
     stages = merge_directions([learner.metrics.stages for learner in learners])
     start = time.time()
     for index in range(done, len(schedule)):
+        captions = [c for t in schedule[index].task_labels for c in benchmark.task_captions[t]]
         for learner in learners:
+            learn_vocabulary(learner.strategy.model, captions)
             learner.strategy.train(schedule[index])
         seen |= set(schedule[index].task_labels)
         for learner in learners:
             learner.strategy.eval([test[t] for t in sorted(seen)])
         stages = merge_directions([learner.metrics.stages for learner in learners])
-        write_results(out, config, benchmark.task_names, stages, complete=False)
-        newest = max(schedule[index].task_labels)
+        write_results(out, config, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners])
+        if index == done:
+            log_layout(writer, stages[-1])
+        log_stage(writer, stages[-1], benchmark.task_names)
         for learner in learners:
-            tag = f"examples/{benchmark.task_names[newest]}" + (f"/{learner.metrics.directions[0]}_model" if config.decoupled else "")
-            log_examples(_writer(learner), test[newest].dataset, learner.metrics.current[newest], step=index, tag=tag)
+            for task, emb in learner.metrics.current.items():  # the same queries of every seen task, at every stage
+                tag = f"examples/{benchmark.task_names[task]}" + (f"/{learner.metrics.directions[0]} model" if config.decoupled else "")
+                log_examples(writer, test[task].dataset, emb, step=tasks_learned(stages[-1]), tag=tag)
+        writer.flush()
         save_checkpoint(out, experiences_done=index + 1, learners=learners)
         if progress:
             print(f"stage {index} done ({time.time() - start:.0f}s)", flush=True)
-    results = write_results(out, config, benchmark.task_names, stages, complete=True)
-    log_hparams(_writer(learners[0]), results["config"], results["final"], config.eval.ks)
-    for learner in learners:
-        _writer(learner).flush()
+    results = write_results(out, config, benchmark, stages, complete=True, timings=[learner.metrics.timings for learner in learners])
+    log_final(writer, results)
+    log_session_end(writer)
     return results
-
-
-def _writer(learner: Learner) -> SummaryWriter:
-    """The SummaryWriter of a learner's TensorBoard logger."""
-    (logger,) = learner.strategy.evaluator.loggers
-    return logger.writer

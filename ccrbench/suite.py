@@ -10,6 +10,7 @@ A suite file:
     variants:                            # each one a set of overrides; lists expand
       - {strategy: [joint, joint_no_ctnp, finetune, ewc, mas]}
       - {strategy: [ewc, mas], decoupled: true}
+    selection: ../../results/paper_table/selection.json   # optional: settings chosen by `ccrbench tune`
 
 Run names are built from the overrides, in file order, so they are stable and readable
 (e.g. `strategy-ewc__decoupled-true__shared_layers-1__seed-0`).
@@ -23,14 +24,18 @@ import os
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
+from ccrbench.io import read_json
 from ccrbench.registry import ConfigError
+
+
+SUITE_KEYS = ("base", "set", "axes", "variants", "selection", "launcher")  # launcher: ccrbench/launch.py
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,30 @@ def run_name(overrides: Sequence[tuple[str, Any]]) -> str:
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
 
 
+def read_suite(path: str | Path, keys: Sequence[str] = SUITE_KEYS) -> dict[str, Any]:
+    """A suite-like YAML file as a dict, checked to hold only `keys` at the top level."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"suite file {path} does not exist; see configs/suites/")
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(keys)}")
+    unknown = sorted(set(spec) - set(keys))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(keys)}")
+    return spec
+
+
+def load_selection(path: Path) -> dict[str, dict[str, Any]]:
+    """{strategy name: {override key: chosen value}} from a selection file written by `ccrbench tune`."""
+    if not path.exists():
+        raise ConfigError(f"selection file {path} does not exist; write it with `ccrbench tune` (see configs/suites/tune_*.yaml)")
+    try:
+        return {name: dict(entry["winner"]) for name, entry in read_json(path)["strategies"].items()}
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path}: not a selection file written by `ccrbench tune` ({e})") from e
+
+
 def expand_suite(path: str | Path) -> list[SuiteRun]:
     """Reads a suite file and returns its runs (configs checked, names unique).
 
@@ -65,13 +94,14 @@ def expand_suite(path: str | Path) -> list[SuiteRun]:
         ConfigError: naming the suite file and the offending key or run.
     """
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"suite file {path} does not exist; see configs/suites/")
-    spec = yaml.safe_load(path.read_text()) or {}
-    unknown = sorted(set(spec) - {"base", "set", "axes", "variants"})
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: base, set, axes, variants")
+    return expand_spec(read_suite(path), path)
+
+
+def expand_spec(spec: dict[str, Any], path: Path) -> list[SuiteRun]:
+    """The runs of a suite given as a dict (`path`: the file it came from, for relative paths
+    and messages). With `selection`, each run of a tuned strategy gets the chosen values."""
     base = read_yaml(path.parent / spec["base"]) if "base" in spec else {}
+    selection = load_selection(path.parent / spec["selection"]) if "selection" in spec else {}
     common = list(spec.get("set", []))
     variants = [_expand(v) for v in spec.get("variants", [{}])]
     axes = _expand(spec.get("axes", {}))
@@ -83,6 +113,9 @@ def expand_suite(path: str | Path) -> list[SuiteRun]:
             items = [*common, *(f"{k}={json.dumps(v)}" for k, v in overrides)]
             try:
                 config = from_dict(apply_overrides(base, items))
+                chosen = selection.get(config.strategy.name, {})
+                if chosen:  # after the run's own overrides, so a variant naming the strategy keeps them
+                    config = from_dict(apply_overrides(base, [*items, *(f"{k}={json.dumps(v)}" for k, v in chosen.items())]))
             except ConfigError as e:
                 raise ConfigError(f"{path}: run {name}: {e}") from e
             if name in runs:
@@ -99,17 +132,47 @@ def run_status(out: Path) -> str:
     return "partial" if out.exists() and any(out.iterdir()) else "new"
 
 
-def _run_one(name: str, config: dict[str, Any], out: str, resume: bool, threads: int) -> tuple[str, str | None]:
+def share_threads(config: RunConfig, jobs: int) -> RunConfig:
+    """`config` with `threads: 0` set to its share of the cores when `jobs` runs go in parallel (the
+    threads are part of the config since results depend on them; one job: resolved when the run starts)."""
+    if jobs <= 1 or config.threads:
+        return config
+    return replace(config, threads=max(1, (os.cpu_count() or 1) // jobs))
+
+
+def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool) -> tuple[list[tuple[str, dict, str, bool]], dict[str, str | None]]:
+    """Prepares suite directory `out` (its TensorBoard HPARAMS experiment) and sorts the runs.
+
+    Returns:
+        (todo, outcome): todo holds (name, config as a dict, run directory, resume) of each run to
+        start or resume; outcome {name: None (finished, skipped) or the error} of the others.
+    """
+    from ccrbench.evaluation.tensorboard import write_suite_experiment
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = {path.parent.name: yaml.safe_load(path.read_text()) for path in sorted(out.glob("*/config.yaml"))}
+    write_suite_experiment(out, [*{**configs, **{r.name: to_dict(r.config) for r in runs}}.values()])  # HPARAMS: every run here
+    todo, outcome = [], {}
+    for r in runs:
+        status = run_status(out / r.name)
+        if status == "done" and skip_existing:
+            print(f"skip {r.name}: finished", flush=True)
+            outcome[r.name] = None
+        elif status != "new" and not skip_existing:
+            outcome[r.name] = f"run directory {out / r.name} exists; pass --skip-existing to skip or resume it"
+        else:
+            todo.append((r.name, to_dict(r.config), str(out / r.name), status == "partial"))
+    return todo, outcome
+
+
+def _run_one(name: str, config: dict[str, Any], out: str, resume: bool) -> tuple[str, str | None]:
     """Runs one suite member (its config as a plain dict, to cross process boundaries);
     returns (name, error or None)."""
-    import torch
-
     from ccrbench.runner import run
 
-    if threads > 0:
-        torch.set_num_threads(threads)
     try:
-        run(from_dict(config), out, resume=resume, progress=False)
+        run(from_dict(config), out, resume=resume, progress=False, experiment=False)  # the suite has one experiment
         return name, None
     except Exception as e:  # one failing run is reported, the others go on
         return name, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
@@ -121,20 +184,12 @@ def run_suite(path: str | Path, out: str | Path, *, jobs: int = 1, skip_existing
     Finished runs are skipped and unfinished ones resumed when `skip_existing`; otherwise an
     existing run directory is an error for that run (results are never overwritten).
     """
-    out = Path(out)
-    runs = expand_suite(path)
-    out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0  # 0: torch's default
-    todo, outcome = [], {}
-    for r in runs:
-        status = run_status(out / r.name)
-        if status == "done" and skip_existing:
-            print(f"skip {r.name}: finished", flush=True)
-            outcome[r.name] = None
-        elif status != "new" and not skip_existing:
-            outcome[r.name] = f"run directory {out / r.name} exists; pass --skip-existing to skip or resume it"
-        else:
-            todo.append((r.name, to_dict(r.config), str(out / r.name), status == "partial", threads))
+    return run_runs(expand_suite(path), out, jobs=jobs, skip_existing=skip_existing)
+
+
+def run_runs(runs: Sequence[SuiteRun], out: str | Path, *, jobs: int = 1, skip_existing: bool = False) -> dict[str, str | None]:
+    """Runs suite runs into out/<run name>, as `run_suite` does; returns {name: error or None}."""
+    todo, outcome = plan_runs([replace(r, config=share_threads(r.config, jobs)) for r in runs], out, skip_existing=skip_existing)
     if jobs <= 1:
         results = (_run_one(*t) for t in todo)
         for name, error in results:

@@ -32,7 +32,7 @@ class L2Anchor(StrategyPlugin):
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
         if self.anchors:
             params = strategy.model.branch_parameters(self.branches)
-            strategy.loss = strategy.loss + self.lam * l2_distance(params, self.anchors)
+            self.add_loss_term(strategy, "L2 anchor", self.lam * l2_distance(params, self.anchors))  # logged as train/loss/L2 anchor
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         params = strategy.model.branch_parameters(self.branches)

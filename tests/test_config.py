@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from ccrbench.config import RunConfig, apply_overrides, from_dict, load_config, to_dict
@@ -14,8 +16,10 @@ def test_defaults_are_fully_resolved():
 
 def test_config_is_frozen():
     config = from_dict({})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.seed = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):  # component options are read-only too
+        config.loss.options["temperature"] = 1.0  # type: ignore[index]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,16 @@
 import json
+import os
+import shutil
+import signal
+import time
 
 import pytest
+from submitit.core.utils import cloudpickle_dump
 
 from ccrbench.cli import main
+from ccrbench.launch import JOBS, launch_suite, slurm_options, suite_status
 from ccrbench.registry import ConfigError
+from ccrbench.runner import LOCK, locked_run_dir
 from ccrbench.suite import expand_suite, run_name, run_suite
 from tests.tiny import TINY
 
@@ -12,7 +19,7 @@ def write_suite(tmp_path, variants, axes=None):
     base = tmp_path / "base.yaml"
     base.write_text("strategy: finetune\n")
     suite = tmp_path / "suite.yaml"
-    spec = {"base": "base.yaml", "set": TINY, "variants": variants}
+    spec = {"base": "base.yaml", "set": [*TINY, "threads=1"], "variants": variants}  # the same threads in every process
     if axes:
         spec["axes"] = axes
     suite.write_text(json.dumps(spec))
@@ -48,14 +55,26 @@ def test_bad_suite_names_the_run(tmp_path):
 
 
 def test_standard_suites_expand():
-    assert len(expand_suite("configs/suites/paper_table.yaml")) == 14
+    assert len(expand_suite("configs/suites/baselines.yaml")) == 5  # paper_table.yaml: tests/test_tune.py (it reads a selection)
     assert len(expand_suite("configs/suites/smoke.yaml")) == 6
 
 
-def test_skip_existing_and_failures_do_not_stop_the_suite(tmp_path, monkeypatch):
-    suite = write_suite(tmp_path, [{"strategy": ["finetune", "joint"]}])
-    out = tmp_path / "out"
-    assert run_suite(suite, out) == {"strategy-finetune": None, "strategy-joint": None}
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory):
+    """(suite file, its output) of a finetune + joint suite run one run after the other, once per module."""
+    folder = tmp_path_factory.mktemp("sequential")
+    suite = write_suite(folder, [{"strategy": ["finetune", "joint"]}])
+    assert run_suite(suite, folder / "out") == {"strategy-finetune": None, "strategy-joint": None}
+    return suite, folder / "out"
+
+
+def copy_of(sequential, tmp_path):
+    """A copy of the sequential suite's output, for tests that change it."""
+    return shutil.copytree(sequential[1], tmp_path / "out")
+
+
+def test_skip_existing_and_failures_do_not_stop_the_suite(sequential, tmp_path, monkeypatch):
+    suite, out = sequential[0], copy_of(sequential, tmp_path)
     first = (out / "strategy-joint" / "results.json").read_text()
     # without --skip-existing, existing runs are errors, never overwritten
     outcome = run_suite(suite, out)
@@ -84,15 +103,84 @@ def test_skip_existing_and_failures_do_not_stop_the_suite(tmp_path, monkeypatch)
     assert "boom" in outcome["strategy-finetune__seed-5"] and outcome["strategy-joint__seed-5"] is None
 
 
-def test_parallel_jobs_give_the_sequential_results(tmp_path):
-    suite = write_suite(tmp_path, [{"strategy": ["finetune", "joint"]}])
+def test_parallel_jobs_give_the_sequential_results(sequential, tmp_path):
+    suite, out = sequential
     assert run_suite(suite, tmp_path / "par", jobs=2) == {"strategy-finetune": None, "strategy-joint": None}
-    assert (tmp_path / "par" / "strategy-joint" / "results.json").exists()
+    for name in ("strategy-finetune", "strategy-joint"):
+        parallel, alone = (json.loads((d / name / "results.json").read_text()) for d in (tmp_path / "par", out))
+        assert parallel["config"] == alone["config"] and parallel["stages"] == alone["stages"]
 
 
-def test_suite_cli_reports_failures(tmp_path, capsys):
-    suite = write_suite(tmp_path, [{"strategy": ["finetune"]}])
-    assert main(["suite", str(suite), "--out", str(tmp_path / "o")]) == 0
-    assert main(["suite", str(suite), "--out", str(tmp_path / "o")]) == 1
+def test_suite_cli_reports_failures(sequential, tmp_path, capsys):
+    suite, out = sequential[0], copy_of(sequential, tmp_path)
+    assert main(["suite", str(suite), "--out", str(out)]) == 1
     assert "FAILED strategy-finetune" in capsys.readouterr().err
-    assert main(["suite", str(suite), "--out", str(tmp_path / "o"), "--skip-existing"]) == 0
+    assert main(["suite", str(suite), "--out", str(out), "--skip-existing"]) == 0
+
+
+def test_slurm_launcher_resumes_a_preempted_job_and_gives_the_local_results(sequential, tmp_path):
+    """Through submitit's local executor (real subprocesses, pickled jobs): the job of joint gets
+    Slurm's preemption/timeout signal (USR2) after its first experience, is requeued by submitit
+    and continues its run directory; both runs end with the local launcher's results."""
+    suite, local = sequential
+    out = tmp_path / "slurm"
+    jobs, outcome = launch_suite(suite, out, cluster="local")
+    assert outcome == {} and sorted(jobs) == ["strategy-finetune", "strategy-joint"]
+    run_dir = out / "strategy-joint"
+    deadline = time.time() + 600
+    while not (run_dir / "checkpoint.pt").exists():  # its first experience is finished
+        assert time.time() < deadline and not jobs["strategy-joint"].done()
+        time.sleep(0.01)
+    os.kill(int((run_dir / LOCK).read_text()), signal.SIGUSR2)  # what Slurm sends a job before preempting it
+    assert {name: job.result() for name, job in jobs.items()} == {name: name for name in jobs}
+    log = jobs["strategy-joint"].stdout()
+    assert "this job is preempted" in log and "Requeued job" in log and log.count("Loading pickle") == 2
+    for name in jobs:  # a restart could not succeed: resume=False refuses a directory holding results
+        launched, alone = (json.loads((d / name / "results.json").read_text()) for d in (out, local))
+        assert launched["complete"] and launched["config"] == alone["config"] and launched["stages"] == alone["stages"]
+    assert [row[1] for row in suite_status(suite, out)] == ["done", "done"]
+    again, skipped = launch_suite(suite, out, cluster="local", skip_existing=True)
+    assert again == {} and skipped == {"strategy-finetune": None, "strategy-joint": None}
+
+
+def test_status_lists_done_running_failed_missing(sequential, tmp_path, capsys):
+    suite, out = sequential[0], copy_of(sequential, tmp_path)
+    shutil.rmtree(out / "strategy-joint")
+    finetune = out / "strategy-finetune"
+    results = json.loads((finetune / "results.json").read_text())
+    (finetune / "results.json").write_text(json.dumps({**results, "complete": False}))
+    with locked_run_dir(finetune):  # as a running run holds it
+        assert [row[1] for row in suite_status(suite, out)] == ["running", "missing"]
+    assert suite_status(suite, out)[0][1:] == ("failed", "stopped after 3 stage(s); resume with --skip-existing")
+    # a job that failed before its run directory held anything: its result pickle says why
+    (out / JOBS).mkdir()
+    (out / JOBS / "jobs.json").write_text(json.dumps({"strategy-joint": {"job_id": "42", "cluster": "local"}}))
+    cloudpickle_dump(("error", "Traceback (most recent call last):\nValueError: boom"), out / JOBS / "42_0_result.pkl")
+    assert suite_status(suite, out)[1][1] == "failed" and "ValueError: boom" in suite_status(suite, out)[1][2]
+    assert main(["suite", str(suite), "--out", str(out), "--status"]) == 0
+    printed = capsys.readouterr().out
+    assert "strategy-joint     failed" in printed and "2 runs in" in printed and "0 done, 0 running, 2 failed, 0 missing" in printed
+
+
+def test_slurm_options_come_from_the_suite_and_flags(tmp_path, sequential, capsys):
+    path = tmp_path / "suite.yaml"
+    options = slurm_options({"partition": "gpu", "gpus": 1, "time_min": 60}, path, time_min=30, cpus=None)
+    assert (options.partition, options.gpus, options.time_min, options.cpus) == ("gpu", 1, 30, 4)
+    with pytest.raises(ConfigError, match="suite.yaml: launcher: unknown key.*gpu; valid keys"):
+        slurm_options({"gpu": 1}, path)
+    with pytest.raises(ConfigError, match=r"launcher.time_min: -5 is not valid"):
+        slurm_options({}, path, time_min=-5)
+    out = copy_of(sequential, tmp_path)  # existing run directories are never overwritten: nothing is submitted
+    jobs, outcome = launch_suite(sequential[0], out, cluster="local")
+    assert jobs == {} and all("exists; pass --skip-existing" in e for e in outcome.values())
+    assert main(["suite", str(sequential[0]), "--out", str(out), "--launcher", "slurm", "--gpus", "1"]) == 1  # no sbatch needed
+    assert "NOT SUBMITTED strategy-joint: run directory" in capsys.readouterr().err
+    assert main(["suite", str(sequential[0]), "--out", str(out), "--gpus", "1"]) == 2
+    assert "--gpus: Slurm options; add --launcher slurm" in capsys.readouterr().err
+
+
+def test_suite_help_shows_the_launcher_and_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["suite", "--help"])
+    printed = capsys.readouterr().out
+    assert "--launcher {local,slurm}" in printed and "--status" in printed and "--array-parallelism" in printed

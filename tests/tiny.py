@@ -13,3 +13,8 @@ TINY = [
     "train.batch_size=16",
     "eval.batch_size=4",
 ]
+
+
+def run_args(out, *extra, flags=()):
+    """`ccrbench run` arguments of a quiet tiny run into `out`, with more --set items and flags."""
+    return ["run", "--quiet", "--out", str(out), *flags, *(a for item in [*TINY, *extra] for a in ("--set", item))]

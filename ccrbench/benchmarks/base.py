@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
 
 import torch
 from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
@@ -14,6 +18,8 @@ from avalanche.benchmarks.utils.data_attribute import TaskLabels
 from avalanche.benchmarks.utils.flat_data import ConstantSequence
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from ccrbench.registry import ConfigError
 
 
 class TensorImages(Dataset):
@@ -98,12 +104,21 @@ class RetrievalBenchmark:
             experiences yield (image, caption, image_id, task) per caption, test experiences
             (image, captions, image_id, task) per image.
         task_names: one readable name per task.
-        train_captions: every training caption (to build vocabularies).
+        task_captions: per task, its training captions (to build vocabularies from every task,
+            or from the tasks seen so far).
+        checksums: {split: SHA-256 of its items (per task: image ids and captions)}, to tell
+            whether two runs evaluated the same data.
     """
 
     scenario: CLScenario
     task_names: tuple[str, ...]
-    train_captions: tuple[str, ...]
+    task_captions: tuple[tuple[str, ...], ...]
+    checksums: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def train_captions(self) -> tuple[str, ...]:
+        """Every training caption, task after task."""
+        return tuple(c for task in self.task_captions for c in task)
 
     @property
     def train_stream(self):  # noqa: ANN201 - Avalanche stream type
@@ -113,15 +128,47 @@ class RetrievalBenchmark:
     def test_stream(self):  # noqa: ANN201 - Avalanche stream type
         return self.scenario.test_stream
 
+    @property
+    def val_stream(self):  # noqa: ANN201 - Avalanche stream type
+        """Validation experiences (same tasks and item layout as the test stream, disjoint images).
+
+        Raises:
+            ConfigError: the benchmark was built without a validation split.
+        """
+        if not hasattr(self.scenario, "val_stream"):
+            raise ConfigError("eval.split=val: this benchmark has no validation split; use eval.split=test")
+        return self.scenario.val_stream
+
+    def eval_stream(self, split: Literal["test", "val"]):  # noqa: ANN201 - Avalanche stream type
+        """The stream evaluated after every stage: `test_stream` or `val_stream`."""
+        return self.val_stream if split == "val" else self.test_stream
+
+
+def split_checksum(splits: Sequence[TaskSplit]) -> str:
+    """SHA-256 of one split's items: per task, each image id with its captions, in order."""
+    items = [[[i, list(caps)] for i, caps in zip(s.image_ids, s.captions)] for s in splits]
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
 
 def make_benchmark(
-    *, train: Sequence[TaskSplit], test: Sequence[TaskSplit], task_names: Sequence[str]
+    *,
+    train: Sequence[TaskSplit],
+    test: Sequence[TaskSplit],
+    task_names: Sequence[str],
+    val: Sequence[TaskSplit] | None = None,
 ) -> RetrievalBenchmark:
-    """Wraps per-task splits into the suite's Avalanche benchmark (task t = experience t)."""
-    if not (len(train) == len(test) == len(task_names)):
-        raise ValueError("train, test and task_names need one entry per task")
-    train_ds = [_with_task(CaptionPairs(s), t) for t, s in enumerate(train)]
-    test_ds = [_with_task(ImagesWithCaptions(s), t) for t, s in enumerate(test)]
-    scenario = with_task_labels(benchmark_from_datasets(train=train_ds, test=test_ds))
-    corpus = tuple(c for s in train for caps in s.captions for c in caps)
-    return RetrievalBenchmark(scenario=scenario, task_names=tuple(task_names), train_captions=corpus)
+    """Wraps per-task splits into the suite's Avalanche benchmark (task t = experience t).
+
+    `val`, when given, becomes a validation stream laid out like the test stream.
+    """
+    splits = {"train": train, "test": test, **({"val": val} if val is not None else {})}
+    if any(len(s) != len(task_names) for s in splits.values()):
+        raise ValueError(f"{', '.join(splits)} and task_names need one entry per task")
+    streams = {
+        name: [_with_task(CaptionPairs(s) if name == "train" else ImagesWithCaptions(s), t) for t, s in enumerate(split)]
+        for name, split in splits.items()
+    }
+    scenario = with_task_labels(benchmark_from_datasets(**streams))
+    corpus = tuple(tuple(c for caps in s.captions for c in caps) for s in train)
+    checksums = MappingProxyType({name: split_checksum(split) for name, split in splits.items()})
+    return RetrievalBenchmark(scenario=scenario, task_names=tuple(task_names), task_captions=corpus, checksums=checksums)

@@ -6,14 +6,22 @@ Files under `root` (the official COCO downloads, `year` 2014 or 2017):
     annotations/captions_{train,val}{year}.json    captions (only without a Karpathy split)
     dataset_coco.json                              Karpathy split (optional: `karpathy_split`)
     {train,val}{year}/<file_name>                  images (mode "images")
-    features/{train,test}_{ims.npy,caps.txt,ids.txt}  precomputed features (mode "features")
+    features/{train,val,test}_{ims.npy,caps.txt,ids.txt}  precomputed features (mode "features")
 
-Splits: with `karpathy_split`, Karpathy's train + restval images train and its test
-images are the test set (its val images are not used); the captions are its
-`sentences[].raw` in sentid order. Without it, COCO's train{year} trains and val{year}
-is the test set; the captions are those of captions_*.json in annotation-id order.
-`test_size` keeps the first N test images (Karpathy: in the file's order, so 1000
-is VSE++'s first 1K fold; official split: by image id) before tasks are assigned.
+Splits: with `karpathy_split`, Karpathy's train + restval images train, its val
+images (5,000) validate and its test images are the test set; the captions are its
+`sentences[].raw` in sentid order. Without it, COCO's train{year} trains, except a
+`val_fraction` of it held out for validation by a hash of (split_seed, image id)
+(deterministic, independent of file order), and val{year} is the test set; the
+captions are those of captions_*.json in annotation-id order. `test_size` keeps the
+first N test images (Karpathy: in the file's order, so 1000 is VSE++'s first 1K fold;
+official split: by image id) before tasks are assigned. Validation images are
+assigned to tasks exactly as test images are.
+
+Reading: the annotation files are parsed with msgspec into only the fields used
+(segmentation polygons are skipped, never built), and the per-image index derived
+from each file is cached under `cache_dir()` while the file keeps its size and
+modification time, so a repeated load reads a small index instead of the JSON.
 
 Tasks: an image belongs to a task when the supercategories of all its instance
 annotations are in that task's group. Images with several tasks' categories, with a
@@ -37,29 +45,17 @@ all is an error (the captions and instances files do not belong together).
 
 from __future__ import annotations
 
-import contextlib
-import io
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pycocotools.coco import COCO
+import msgspec
 
-from ccrbench.benchmarks.files import (
-    NO_TASK,
-    Candidate,
-    DataError,
-    Exclusions,
-    TaskData,
-    assemble,
-    clean_caption,
-    load_json,
-    register_file_benchmark,
-    require_key,
-    under,
-)
-from ccrbench.registry import ConfigError
+from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, require_file, under
+from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
+from ccrbench.registry import ConfigError, register_file_benchmark
 
 SUPERCATEGORIES = (
     "person", "vehicle", "outdoor", "animal", "accessory", "sports",
@@ -68,36 +64,106 @@ SUPERCATEGORIES = (
 DEFAULT_TASKS = (("animal",), ("vehicle", "outdoor"), ("kitchen", "food", "furniture", "electronic", "appliance", "indoor"))
 DEFAULT_TASK_NAMES = ("animals", "vehicles", "indoor")
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
+INDEX_VERSION = "1"  # of the cached per-image indices: change it when their derivation changes
 ANNOTATIONS_HINT = "download the COCO annotations (annotations_trainval{year}.zip) and unzip them into {root}"
 
 
-def load_coco(path: Path, *, kind: Literal["captions", "instances"], hint: str) -> COCO:
-    """A pycocotools index of an official COCO annotations file, its schema checked first.
+class _CocoImage(msgspec.Struct):
+    id: int
+    file_name: str
+
+
+class _Instance(msgspec.Struct):
+    image_id: int
+    category_id: int
+
+
+class _Category(msgspec.Struct):
+    id: int
+    name: str
+    supercategory: str
+
+
+class _Instances(msgspec.Struct):
+    """The fields of an instances file that SeCOCO reads (segmentations and boxes are skipped unparsed)."""
+
+    images: list[_CocoImage]
+    annotations: list[_Instance]
+    categories: list[_Category]
+
+
+class _Caption(msgspec.Struct):
+    id: int
+    image_id: int
+    caption: str
+
+
+class _Captions(msgspec.Struct):
+    images: list[_CocoImage]
+    annotations: list[_Caption]
+
+
+class _Sentence(msgspec.Struct):
+    raw: str
+    sentid: int | None = None
+
+
+class _KarpathyImage(msgspec.Struct):
+    cocoid: int
+    split: str
+    sentences: list[_Sentence]
+
+
+class _Karpathy(msgspec.Struct):
+    images: list[_KarpathyImage]
+
+
+@dataclass(frozen=True)
+class CocoImages:
+    """The per-image index of an official COCO annotations file.
+
+    Attributes:
+        files: image id -> file name.
+        supercategories: image id -> the supercategories of its instances (instances files).
+        captions: image id -> its non-empty captions in annotation-id order (captions files).
+    """
+
+    files: dict[int, str]
+    supercategories: dict[int, frozenset[str]] = field(default_factory=dict)
+    captions: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+def load_coco(path: Path, *, kind: Literal["captions", "instances"], hint: str) -> CocoImages:
+    """The per-image index of an official COCO annotations file, cached while the file is unchanged.
 
     Raises:
-        DataError: a missing file, malformed JSON, or an entry without a required field.
+        DataError: a missing file, malformed JSON, an entry without a required field, or
+            an instance of a category missing from 'categories'.
     """
-    data = load_json(path, hint=hint)
-    required = {"images": ("id", "file_name"), "annotations": ("id", "image_id", "caption" if kind == "captions" else "category_id")}
-    if kind == "instances":
-        required["categories"] = ("id", "name", "supercategory")
-    for section, keys in required.items():
-        entries = require_key(data, section, path=path, what=f"the COCO {kind} file")
-        if not isinstance(entries, list):
-            raise DataError(f"{path}: {section!r} should be a list; is this the original COCO {kind} file?")
-        for i, entry in enumerate(entries):
-            for key in keys:
-                require_key(entry, key, path=path, what=f"{section}[{i}]")
-    if kind == "instances":
-        known = {c["id"] for c in data["categories"]}
-        unknown = sorted({a["category_id"] for a in data["annotations"]} - known)
+
+    def build() -> CocoImages:
+        if kind == "captions":
+            data = load_json(path, hint=hint, schema=_Captions)
+            captions: dict[int, list[tuple[int, str]]] = defaultdict(list)
+            for a in data.annotations:
+                captions[a.image_id].append((a.id, clean_caption(a.caption)))
+            return CocoImages(
+                files={im.id: im.file_name for im in data.images},
+                captions={i: tuple(c for _, c in sorted(caps) if c) for i, caps in captions.items()},
+            )
+        data = load_json(path, hint=hint, schema=_Instances)
+        supercategory = {c.id: c.supercategory for c in data.categories}
+        unknown = sorted({a.category_id for a in data.annotations} - supercategory.keys())
         if unknown:
             raise DataError(f"{path}: annotations use category ids {unknown[:5]} missing from 'categories'")
-    coco = COCO()
-    coco.dataset = data
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-        coco.createIndex()
-    return coco
+        supers: dict[int, set[str]] = defaultdict(set)
+        for a in data.annotations:
+            supers[a.image_id].add(supercategory[a.category_id])
+        return CocoImages(
+            files={im.id: im.file_name for im in data.images}, supercategories={i: frozenset(s) for i, s in supers.items()}
+        )
+
+    return cached_index(f"coco-{kind}", [require_file(path, hint=hint)], build, version=INDEX_VERSION)
 
 
 @dataclass(frozen=True)
@@ -116,31 +182,24 @@ class KarpathyImage:
 
 
 def read_karpathy(path: Path) -> list[KarpathyImage]:
-    """The images of a Karpathy split file (`dataset_coco.json`), in the file's order.
+    """The images of a Karpathy split file (`dataset_coco.json`), in the file's order; cached while
+    the file is unchanged.
 
     Raises:
         DataError: a missing or malformed file, or an image without cocoid, split or sentences.
     """
     hint = "download Karpathy's splits (caption_datasets.zip, with dataset_coco.json) and set benchmark.karpathy_split to it"
-    data = load_json(path, hint=hint)
-    images = require_key(data, "images", path=path, what="the Karpathy split file")
-    out = []
-    for i, image in enumerate(images):
-        split = require_key(image, "split", path=path, what=f"images[{i}]")
-        if split not in KARPATHY_SPLITS:
-            raise DataError(f"{path}: images[{i}] has split {split!r}; expected one of {', '.join(KARPATHY_SPLITS)}")
-        sentences = require_key(image, "sentences", path=path, what=f"images[{i}]")
-        for j, s in enumerate(sentences):
-            require_key(s, "raw", path=path, what=f"images[{i}].sentences[{j}]")
-        ordered = sorted(enumerate(sentences), key=lambda js: (js[1].get("sentid", js[0]), js[0]))
-        out.append(
-            KarpathyImage(
-                cocoid=int(require_key(image, "cocoid", path=path, what=f"images[{i}]")),
-                split=split,
-                sentences=tuple(clean_caption(s["raw"]) for _, s in ordered),
-            )
-        )
-    return out
+
+    def build() -> list[KarpathyImage]:
+        out = []
+        for i, image in enumerate(load_json(path, hint=hint, schema=_Karpathy).images):
+            if image.split not in KARPATHY_SPLITS:
+                raise DataError(f"{path}: images[{i}] has split {image.split!r}; expected one of {', '.join(KARPATHY_SPLITS)}")
+            ordered = sorted(enumerate(image.sentences), key=lambda js: (js[0] if js[1].sentid is None else js[1].sentid, js[0]))
+            out.append(KarpathyImage(image.cocoid, image.split, tuple(clean_caption(s.raw) for _, s in ordered)))
+        return out
+
+    return cached_index("karpathy", [require_file(path, hint=hint)], build, version=INDEX_VERSION)
 
 
 @dataclass(frozen=True)
@@ -171,11 +230,9 @@ def _check_tasks(tasks: Sequence[Sequence[str]], task_names: Sequence[str]) -> N
             seen[sc] = t
 
 
-def _supercategories(coco: COCO, image_id: int) -> frozenset[str]:
-    return frozenset(coco.cats[a["category_id"]]["supercategory"] for a in coco.imgToAnns[image_id])
-
-
-def _official_images(root: Path, year: int, test_size: int | str, excluded: Exclusions) -> list[_Image]:
+def _official_images(
+    root: Path, year: int, test_size: int | str, val_fraction: float, split_seed: int, excluded: Exclusions
+) -> list[_Image]:
     out = []
     hint = ANNOTATIONS_HINT.format(year=year, root=root)
     for split, coco_split in (("train", "train"), ("test", "val")):
@@ -183,26 +240,35 @@ def _official_images(root: Path, year: int, test_size: int | str, excluded: Excl
         captions = load_coco(captions_path, kind="captions", hint=hint)
         instances_path = root / "annotations" / f"instances_{coco_split}{year}.json"
         instances = load_coco(instances_path, kind="instances", hint=hint)
-        ids = sorted(captions.imgs)
+        ids = sorted(captions.files)
         if split == "test" and test_size != "all":
             for _ in ids[test_size:]:
                 excluded.add(NO_TASK, "test image beyond test_size")
             ids = ids[:test_size]
         for image_id in ids:
-            if image_id not in instances.imgs:
+            if image_id not in instances.files:
                 raise DataError(
                     f"image {image_id} of {captions_path} is not in {instances_path}: the two files must be of the "
                     f"same split and year; {hint}"
                 )
-            texts = [clean_caption(a["caption"]) for a in sorted(captions.imgToAnns[image_id], key=lambda a: a["id"])]
-            texts = [c for c in texts if c]
+            texts = captions.captions.get(image_id, ())
             if not texts:
                 raise DataError(
-                    f"captions missing for image {image_id} ({captions.imgs[image_id]['file_name']}): {captions_path} "
+                    f"captions missing for image {image_id} ({captions.files[image_id]}): {captions_path} "
                     f"has no caption annotation for it; download the file again"
                 )
+            if split == "train" and hash_unit(image_id, seed=split_seed) < val_fraction:
+                split_of = "val"
+            else:
+                split_of = split
             out.append(
-                _Image(image_id, split, tuple(texts), f"{coco_split}{year}/{captions.imgs[image_id]['file_name']}", _supercategories(instances, image_id))
+                _Image(
+                    image_id,
+                    split_of,
+                    texts,
+                    f"{coco_split}{year}/{captions.files[image_id]}",
+                    instances.supercategories.get(image_id, frozenset()),
+                )
             )
     return out
 
@@ -214,15 +280,12 @@ def _karpathy_images(root: Path, year: int, path: Path, test_size: int | str, ex
     }
     out, tests = [], 0
     for image in read_karpathy(path):
-        if image.split == "val":
-            excluded.add(NO_TASK, "Karpathy val split (not used)")
-            continue
         if image.split == "test":
             tests += 1
             if test_size != "all" and tests > test_size:
                 excluded.add(NO_TASK, "test image beyond test_size")
                 continue
-        coco_split = next((s for s, coco in instances.items() if image.cocoid in coco.imgs), None)
+        coco_split = next((s for s, coco in instances.items() if image.cocoid in coco.files), None)
         if coco_split is None:
             raise DataError(
                 f"image {image.cocoid} of {path} is in neither instances_train{year}.json nor instances_val{year}.json "
@@ -235,10 +298,10 @@ def _karpathy_images(root: Path, year: int, path: Path, test_size: int | str, ex
         out.append(
             _Image(
                 image.cocoid,
-                "test" if image.split == "test" else "train",
+                image.split if image.split in ("val", "test") else "train",
                 texts,
-                f"{coco_split}{year}/{coco.imgs[image.cocoid]['file_name']}",
-                _supercategories(coco, image.cocoid),
+                f"{coco_split}{year}/{coco.files[image.cocoid]}",
+                coco.supercategories.get(image.cocoid, frozenset()),
             )
         )
     return out
@@ -251,6 +314,8 @@ def secoco(
     year: Literal[2014, 2017] = 2014,
     karpathy_split: str = "",
     test_size: int | Literal["all"] = 1000,
+    val_fraction: float = 0.05,
+    split_seed: int = 0,
     tasks: tuple[tuple[str, ...], ...] = DEFAULT_TASKS,
     task_names: tuple[str, ...] = DEFAULT_TASK_NAMES,
     captions_per_image: int = 5,
@@ -268,12 +333,15 @@ def secoco(
             train (train + restval) / test split and captions; "" uses COCO's train / val.
         test_size: test images kept before tasks are assigned: the first 1000 (COCO 1K,
             VSE++'s first fold), 5000 (COCO 5K) or any N, or "all".
+        val_fraction: without `karpathy_split`, the share of COCO's train images held out
+            for validation (by a hash of the image id); with it, Karpathy's val images validate.
+        split_seed: seed of that hash; another seed holds out other images.
         tasks: the supercategories of each task, in training order.
         task_names: one name per task.
         captions_per_image: captions kept per image (the first ones); images with fewer
             are left out and counted.
         mode: "images" reads the image files; "features" reads precomputed features
-            ({features_dir}/{train,test}_ims.npy, _caps.txt, _ids.txt).
+            ({features_dir}/{train,val,test}_ims.npy, _caps.txt, _ids.txt).
         features_dir: folder of the precomputed features, relative to root.
         image_size: side of the square image crops (mode "images").
         on_bad_image: an image that does not decode (or, in mode "features", has no
@@ -284,12 +352,14 @@ def secoco(
         raise ConfigError(f"secoco.captions_per_image: expected at least 1, got {captions_per_image}")
     if test_size != "all" and test_size < 1:
         raise ConfigError(f"secoco.test_size: expected a positive number of images or 'all', got {test_size}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"secoco.val_fraction: expected a number between 0 and 1, got {val_fraction}")
     _check_tasks(tasks, task_names)
     excluded = Exclusions()
     if karpathy_split:
         images = _karpathy_images(base, year, under(base, karpathy_split), test_size, excluded)
     else:
-        images = _official_images(base, year, test_size, excluded)
+        images = _official_images(base, year, test_size, val_fraction, split_seed, excluded)
     group_of = {sc: t for t, group in enumerate(tasks) for sc in group}
     candidates = []
     for image in sorted(images, key=lambda im: im.image_id):

@@ -19,9 +19,11 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from annotated_types import Ge, MinLen
 from PIL import Image, ImageDraw
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, TensorImages, make_benchmark
@@ -33,6 +35,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "curves": ("circle", "ellipse", "ring", "crescent", "heart", "semicircle"),
     "signs": ("star", "cross", "arrow", "plus", "bolt", "tee"),
 }
+Domain = Literal["blocks", "curves", "signs"]  # a key of DOMAINS, as a config type
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 40, 40),
     "green": (40, 165, 60),
@@ -319,9 +322,10 @@ def _load_or_generate(
 @register_benchmark("shapes")
 def shapes_benchmark(
     *,
-    tasks: tuple[str, ...] = tuple(DOMAINS),
-    train_images: int = 1000,
-    test_images: int = 500,
+    tasks: Annotated[tuple[Domain, ...], MinLen(1)] = tuple(DOMAINS),
+    train_images: Annotated[int, Ge(1)] = 1000,
+    test_images: Annotated[int, Ge(1)] = 500,
+    val_images: Annotated[int, Ge(1)] | None = None,
     image_size: int = 64,
     colour_shift: float = 0.5,
     seed: int = 0,
@@ -332,6 +336,9 @@ def shapes_benchmark(
         tasks: domains in training order, from "blocks", "curves", "signs".
         train_images: training images per task (5 captions each).
         test_images: test (indexed) images per task (5 captions each).
+        val_images: validation images per task (None: as many as test images), drawn from
+            the same generator as train and test with a seed of their own (disjoint images),
+            evaluated instead of the test images with `eval.split: val`.
         image_size: side of the rendered square images, in pixels.
         colour_shift: how far each domain's colour rendering departs from the first
             domain's (0: identical, 1: a full RGB channel rotation).
@@ -340,19 +347,18 @@ def shapes_benchmark(
     unknown = [t for t in tasks if t not in DOMAINS]
     if unknown or not tasks:
         raise ValueError(f"shapes: unknown domain(s) {unknown}; available: {', '.join(DOMAINS)}")
-    train, test = [], []
+    counts = {"train": train_images, "test": test_images, "val": test_images if val_images is None else val_images}
+    splits: dict[str, list[TaskSplit]] = {split: [] for split in counts}
     next_id = 0
-    for name in tasks:
-        domain = list(DOMAINS).index(name)
-        for split, count, out in (("train", train_images, train), ("test", test_images, test)):
-            images, captions = _load_or_generate(domain, split, count, image_size, seed, colour_shift)
-            ids = tuple(range(next_id, next_id + count))
-            next_id += count
-            out.append(
-                TaskSplit(
-                    images=TensorImages(torch.from_numpy(images)),
-                    captions=tuple(tuple(c) for c in captions),
-                    image_ids=ids,
-                )
+    # validation ids come after every train and test id, so those stay as they were before it existed
+    for name, split in [*((n, s) for n in tasks for s in ("train", "test")), *((n, "val") for n in tasks)]:
+        images, captions = _load_or_generate(list(DOMAINS).index(name), split, counts[split], image_size, seed, colour_shift)
+        splits[split].append(
+            TaskSplit(
+                images=TensorImages(torch.from_numpy(images)),
+                captions=tuple(tuple(c) for c in captions),
+                image_ids=tuple(range(next_id, next_id + counts[split])),
             )
-    return make_benchmark(train=train, test=test, task_names=tasks)
+        )
+        next_id += counts[split]
+    return make_benchmark(train=splits["train"], test=splits["test"], val=splits["val"], task_names=tasks)

@@ -23,36 +23,34 @@ left out and counted (so every caption is about the domain's object). An image
 without any region entry is an error (region_descriptions.json does not match
 image_data.json).
 
-Split: an image is a test image when a hash of (split_seed, image id) falls below
-`test_fraction`: deterministic, independent of file order and of which other images
-are kept. `exclude_coco_test` leaves out the images that are also in COCO's Karpathy
+Split: a hash of (split_seed, image id) puts an image in the test set when it falls
+below `test_fraction`, in the validation set when it falls in the next `val_fraction`,
+else in the training set: deterministic, independent of file order and of which other
+images are kept; validation images are assigned to tasks exactly as test images are.
+`exclude_coco_test` leaves out the images that are also in COCO's Karpathy
 test split (about 51K VG images are COCO images), so a model trained here can be
 tested on COCO without leakage.
+
+Reading: the json files are parsed with msgspec into only the fields used, and the
+per-image result (domains, domain descriptions) is cached under `cache_dir()` while
+the files keep their size and modification time.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
 from ccrbench.benchmarks.coco import read_karpathy
-from ccrbench.benchmarks.files import (
-    NO_TASK,
-    Candidate,
-    DataError,
-    Exclusions,
-    TaskData,
-    assemble,
-    clean_caption,
-    load_json,
-    register_file_benchmark,
-    require_key,
-    under,
-)
-from ccrbench.models.text import split_words
-from ccrbench.registry import ConfigError
+from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, require_file, under
+from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
+from ccrbench.registry import ConfigError, register_file_benchmark
+from ccrbench.tokens import split_words
 
 
 @dataclass(frozen=True)
@@ -101,29 +99,36 @@ IMAGE_FOLDERS = ("VG_100K", "VG_100K_2")
 HINT = "download Visual Genome v1.2 ({name}.json.zip) and unzip it into {root}"
 
 
-def _forms(word: str) -> set[str]:
-    """A word and its singular candidates (-s, -es)."""
+@functools.lru_cache(maxsize=1 << 16)
+def _forms(word: str) -> frozenset[str]:
+    """A word and its singular candidates (-s, -es); cached, as a few thousand words make up millions of descriptions."""
     word = word.strip().lower()
     forms = {word}
     if word.endswith("s"):
         forms.add(word[:-1])
     if word.endswith("es"):
         forms.add(word[:-2])
-    return forms
+    return frozenset(forms)
 
 
-def object_domains(obj: dict[str, Any], *, path: Path, what: str) -> set[str]:
-    """The domains an objects.json object belongs to (by its synsets and names)."""
-    if "names" in obj:
-        names = obj["names"]
-    elif "name" in obj:
-        names = [obj["name"]]
+def object_domains(obj: Any, *, path: Path | None, what: str) -> set[str]:
+    """The domains an objects.json object (a mapping or `_VgObject`) belongs to, by its synsets and names."""
+    get = obj.get if isinstance(obj, dict) else lambda key: getattr(obj, key)
+    if get("names") is not None:
+        names = get("names")
+    elif get("name") is not None:
+        names = [get("name")]
     else:
         raise DataError(f"{path}: {what} has neither 'names' nor 'name'; is this the original objects.json?")
-    synsets = obj.get("synsets") or []
+    return set(_domains(tuple(names), tuple(get("synsets") or ())))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _domains(names: tuple[str, ...], synsets: tuple[str, ...]) -> frozenset[str]:
+    """The domains of an object with these names and synsets (cached: objects repeat across images)."""
     lemmas = {s.split(".")[0].replace("_", " ") for s in synsets}
     words = set().union(*(_forms(n) for n in [*names, *lemmas]))
-    return {d for d, dom in DOMAINS.items() if words & dom.names or dom.synsets.intersection(synsets)}
+    return frozenset(d for d, dom in DOMAINS.items() if words & dom.names or dom.synsets.intersection(synsets))
 
 
 def mentions(phrase: str, domain: str) -> bool:
@@ -131,16 +136,110 @@ def mentions(phrase: str, domain: str) -> bool:
     return any(_forms(w) & DOMAINS[domain].names for w in split_words(phrase))
 
 
-def is_test(image_id: int, *, seed: int, fraction: float) -> bool:
-    """Deterministic split: a hash of (seed, image id) below `fraction` puts the image in the test set."""
-    digest = hashlib.sha1(f"{seed}:{image_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+def split_of(image_id: int, *, seed: int, test_fraction: float, val_fraction: float) -> str:
+    """Deterministic split by a hash of (seed, image id): "test" below `test_fraction`, "val" in the
+    next `val_fraction`, else "train"."""
+    u = hash_unit(image_id, seed=seed)
+    return "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
 
 
-def _by_image(entries: Any, key: str, *, path: Path, what: str) -> dict[int, Any]:
-    if not isinstance(entries, list):
-        raise DataError(f"{path}: expected a list of per-image entries; is this the original {path.name}?")
-    return {int(require_key(e, key, path=path, what=f"{what}[{i}]")): e for i, e in enumerate(entries)}
+class _VgImage(msgspec.Struct):
+    image_id: int
+    url: str
+    coco_id: int | None = None
+
+
+class _VgObject(msgspec.Struct):
+    names: list[str] | None = None
+    name: str | None = None
+    synsets: list[str] | None = None
+
+
+class _VgObjects(msgspec.Struct):
+    image_id: int
+    objects: list[_VgObject]
+
+
+class _Region(msgspec.Struct):
+    region_id: int
+    phrase: str
+
+
+class _VgRegions(msgspec.Struct):
+    id: int
+    regions: list[_Region]
+
+
+@dataclass(frozen=True)
+class VgImage:
+    """One image of image_data.json with what SeViGe derives from the other files.
+
+    Attributes:
+        image_id: the Visual Genome image id.
+        coco_id: its COCO image id, or None.
+        file: its image file name (the last part of its url).
+        domains: the domains of its objects.
+        texts: when it has one domain, its region descriptions that mention the domain,
+            duplicates (ignoring case) removed, by region id; otherwise empty.
+    """
+
+    image_id: int
+    coco_id: int | None
+    file: str
+    domains: frozenset[str]
+    texts: tuple[str, ...]
+
+
+def read_visual_genome(base: Path) -> list[VgImage]:
+    """The images of the three json files under `base`, by image id; cached while the files (and
+    `DOMAINS`) are unchanged.
+
+    Raises:
+        DataError: a missing or malformed file, an entry without a required field, or an
+            image without an objects or region_descriptions entry.
+    """
+    paths = [base / f"{n}.json" for n in ("image_data", "objects", "region_descriptions")]
+    image_path, objects_path, regions_path = paths
+    hints = [HINT.format(name=p.stem, root=base) for p in paths]
+
+    def build() -> list[VgImage]:
+        images = sorted(load_json(image_path, hint=hints[0], schema=list[_VgImage]), key=lambda im: im.image_id)
+        objects = {e.image_id: e.objects for e in load_json(objects_path, hint=hints[1], schema=list[_VgObjects])}
+        domains = {}
+        for image in images:
+            if image.image_id not in objects:
+                raise DataError(
+                    f"objects missing for image {image.image_id}: {objects_path} has no entry for it; "
+                    f"the json files must be of one release"
+                )
+            found = (
+                object_domains(obj, path=objects_path, what=f"object {k} of image {image.image_id}")
+                for k, obj in enumerate(objects[image.image_id])
+            )
+            domains[image.image_id] = frozenset().union(*found)
+        del objects
+        regions = {e.id: e.regions for e in load_json(regions_path, hint=hints[2], schema=list[_VgRegions])}
+        out = []
+        for image in images:
+            if image.image_id not in regions:
+                raise DataError(
+                    f"captions missing for image {image.image_id}: {regions_path} has no entry for it; "
+                    f"the json files must be of one release"
+                )
+            texts, seen = [], set()
+            if len(domains[image.image_id]) == 1:
+                (domain,) = domains[image.image_id]
+                for region in sorted(regions[image.image_id], key=lambda r: r.region_id):
+                    phrase = clean_caption(region.phrase)
+                    if phrase and phrase.lower() not in seen and mentions(phrase, domain):
+                        seen.add(phrase.lower())
+                        texts.append(phrase)
+            file = image.url.rsplit("/", 1)[-1]
+            out.append(VgImage(image.image_id, image.coco_id, file, domains[image.image_id], tuple(texts)))
+        return out
+
+    version = json.dumps({d: [sorted(dom.names), sorted(dom.synsets)] for d, dom in DOMAINS.items()})
+    return cached_index("visual-genome", [require_file(p, hint=h) for p, h in zip(paths, hints)], build, version=version)
 
 
 @register_file_benchmark("sevige")
@@ -150,6 +249,7 @@ def sevige(
     tasks: tuple[str, ...] = tuple(DOMAINS),
     captions_per_image: int = 5,
     test_fraction: float = 0.1,
+    val_fraction: float = 0.1,
     split_seed: int = 0,
     exclude_coco_test: str = "",
     mode: Literal["images", "features"] = "images",
@@ -165,11 +265,13 @@ def sevige(
         captions_per_image: region descriptions kept per image (those mentioning the
             domain, first by region id); images with fewer are left out and counted.
         test_fraction: share of images in the test set (hash of the image id).
+        val_fraction: share of images in the validation set (the same hash, the next
+            `val_fraction` above `test_fraction`).
         split_seed: seed of the hash split; another seed gives another split.
         exclude_coco_test: Karpathy's dataset_coco.json (relative to root): leave out
             images that are COCO Karpathy test images; "" keeps them.
         mode: "images" reads the image files; "features" reads precomputed features
-            ({features_dir}/{train,test}_ims.npy, _caps.txt, _ids.txt).
+            ({features_dir}/{train,val,test}_ims.npy, _caps.txt, _ids.txt).
         features_dir: folder of the precomputed features, relative to root.
         image_size: side of the square image crops (mode "images").
         on_bad_image: an image that does not decode (or, in mode "features", has no
@@ -182,56 +284,35 @@ def sevige(
         raise ConfigError(f"sevige.captions_per_image: expected at least 1, got {captions_per_image}")
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"sevige.test_fraction: expected a number between 0 and 1, got {test_fraction}")
+    if not 0.0 < val_fraction < 1.0 - test_fraction:
+        raise ConfigError(
+            f"sevige.val_fraction: expected a number between 0 and 1 - test_fraction ({1 - test_fraction:g}), got {val_fraction}"
+        )
     base = Path(root).expanduser()
     coco_test: set[int] = set()
     if exclude_coco_test:
         coco_test = {im.cocoid for im in read_karpathy(under(base, exclude_coco_test)) if im.split == "test"}
-    image_path, objects_path, regions_path = (base / f"{n}.json" for n in ("image_data", "objects", "region_descriptions"))
-    images = load_json(image_path, hint=HINT.format(name="image_data", root=base))
-    objects = _by_image(load_json(objects_path, hint=HINT.format(name="objects", root=base)), "image_id", path=objects_path, what="entry")
-    regions = _by_image(load_json(regions_path, hint=HINT.format(name="region_descriptions", root=base)), "id", path=regions_path, what="entry")
     excluded = Exclusions()
     candidates = []
-    for image in sorted(_by_image(images, "image_id", path=image_path, what="image").values(), key=lambda im: im["image_id"]):
-        image_id = int(image["image_id"])
-        if image_id not in objects:
-            raise DataError(f"objects missing for image {image_id}: {objects_path} has no entry for it; the json files must be of one release")
-        if image_id not in regions:
-            raise DataError(
-                f"captions missing for image {image_id}: {regions_path} has no entry for it; the json files must be of one release"
-            )
-        entry = objects[image_id]
-        domains = set()
-        for k, obj in enumerate(require_key(entry, "objects", path=objects_path, what=f"the entry of image {image_id}")):
-            domains |= object_domains(obj, path=objects_path, what=f"object {k} of image {image_id}")
-        if not domains:
+    for image in read_visual_genome(base):
+        if not image.domains:
             excluded.add(NO_TASK, "no object of any domain")
             continue
-        if len(domains) > 1:
+        if len(image.domains) > 1:
             excluded.add(NO_TASK, "objects of several domains")
             continue
-        domain = domains.pop()
+        (domain,) = image.domains
         if domain not in tasks:
             excluded.add(NO_TASK, f"{domain} (not a task)")
             continue
-        if image.get("coco_id") is not None and int(image["coco_id"]) in coco_test:
+        if image.coco_id is not None and image.coco_id in coco_test:
             excluded.add(domain, "COCO Karpathy test image")
             continue
-        listed = require_key(regions[image_id], "regions", path=regions_path, what=f"the entry of image {image_id}")
-        texts, seen = [], set()
-        for r, region in sorted(
-            enumerate(listed), key=lambda kr: int(require_key(kr[1], "region_id", path=regions_path, what=f"region {kr[0]} of image {image_id}"))
-        ):
-            phrase = clean_caption(str(require_key(region, "phrase", path=regions_path, what=f"region {r} of image {image_id}")))
-            if phrase and phrase.lower() not in seen and mentions(phrase, domain):
-                seen.add(phrase.lower())
-                texts.append(phrase)
-        if len(texts) < captions_per_image:
+        if len(image.texts) < captions_per_image:
             excluded.add(domain, f"fewer than {captions_per_image} descriptions of the domain")
             continue
-        url = str(require_key(image, "url", path=image_path, what=f"image {image_id}"))
-        split = "test" if is_test(image_id, seed=split_seed, fraction=test_fraction) else "train"
-        candidates.append(Candidate(image_id, tasks.index(domain), split, tuple(texts[:captions_per_image]), url.rsplit("/", 1)[-1]))
+        split = split_of(image.image_id, seed=split_seed, test_fraction=test_fraction, val_fraction=val_fraction)
+        candidates.append(Candidate(image.image_id, tasks.index(domain), split, image.texts[:captions_per_image], image.file))
     return assemble(
         candidates=candidates,
         task_names=tasks,

@@ -5,6 +5,7 @@ Pure functions over embeddings; the Avalanche plugin in `plugin.py` feeds them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +60,64 @@ def query_ranks(current: TaskEmbeddings, stored: TaskEmbeddings, *, policy: str,
     return retrieval_ranks(images, texts, current.text_to_image, directions=(direction,))[direction]
 
 
+def stage_ranks(
+    current: dict[int, TaskEmbeddings],
+    databases: Mapping[str, dict[int, TaskEmbeddings]],
+    *,
+    directions: tuple[str, ...] = DIRECTIONS,
+) -> dict[str, dict[str, dict[str, Tensor]]]:
+    """0-based ranks of every query of every seen task under several indexing policies.
+
+    Every policy queries with the current encoders against its own database (reindex: the
+    current embeddings; noreindex: those stored at indexing; a partial reindex: a mix):
+    i2t queries current images against the database's captions, t2i current captions
+    against its images.
+
+    Args:
+        current: task -> test database embedded with the current encoders.
+        databases: policy -> task -> that policy's database (same tasks as `current`).
+        directions: which of "i2t", "t2i" to rank.
+
+    Returns:
+        {policy: {scope: {direction: LongTensor}}}, scope being the task id as a string
+        (known task: its own database) and "all" (every query against the union).
+    """
+    tasks = sorted(current)
+    union_now = concat_tasks([current[t] for t in tasks])
+    out: dict[str, dict[str, dict[str, Tensor]]] = {}
+    for policy, database in databases.items():
+        if set(database) != set(current):
+            raise ValueError(f"{policy}: stored tasks {sorted(database)} differ from evaluated tasks {tasks}")
+        pairs = [(str(t), current[t], database[t]) for t in tasks]
+        pairs.append((ALL_TASKS, union_now, union_now if database is current else concat_tasks([database[t] for t in tasks])))
+        out[policy] = {scope: _ranks(now, stored, directions) for scope, now, stored in pairs}
+    return out
+
+
+def _ranks(current: TaskEmbeddings, stored: TaskEmbeddings, directions: tuple[str, ...]) -> dict[str, Tensor]:
+    if stored is current:  # one pass answers both directions
+        return retrieval_ranks(current.image, current.text, current.text_to_image, directions=directions)
+    return {d: query_ranks(current, stored, policy="noreindex", direction=d) for d in directions}
+
+
+def metrics_from_ranks(
+    ranks: dict[str, dict[str, dict[str, Tensor]]], *, ks: tuple[int, ...] = (1, 5, 10)
+) -> dict[str, dict[str, dict[str, float]]]:
+    """{policy: {scope: {metric: value}}} of `stage_ranks`' output, with "average" (the mean
+    over tasks) and rsum when both directions were ranked."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for policy, scopes in ranks.items():
+        metrics = {
+            scope: {key: value for d, r in per_direction.items() for key, value in rank_metrics(r, ks, f"{d}_").items()}
+            for scope, per_direction in scopes.items()
+        }
+        tasks = [scope for scope in metrics if scope != ALL_TASKS]
+        average = {k: sum(metrics[t][k] for t in tasks) / len(tasks) for k in metrics[tasks[0]]}
+        out[policy] = {**{t: metrics[t] for t in tasks}, AVERAGE: average, ALL_TASKS: metrics[ALL_TASKS]}
+    directions = {d for scopes in ranks.values() for d in scopes[ALL_TASKS]}
+    return add_rsum(out, ks) if directions == set(DIRECTIONS) else out
+
+
 def evaluate_stage(
     current: dict[int, TaskEmbeddings],
     stored: dict[int, TaskEmbeddings],
@@ -79,27 +138,8 @@ def evaluate_stage(
         task: its own database), "average" (mean over tasks) and "all" (unknown task:
         every query against the union of all seen databases).
     """
-    tasks = sorted(current)
-    if set(stored) != set(current):
-        raise ValueError(f"stored tasks {sorted(stored)} differ from evaluated tasks {tasks}")
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    union_now = concat_tasks([current[t] for t in tasks])
-    union_stored = concat_tasks([stored[t] for t in tasks])
-    for policy in POLICIES:
-        scopes: dict[str, dict[str, float]] = {}
-        for t in tasks:
-            scopes[str(t)] = {}
-            for d in directions:
-                ranks = query_ranks(current[t], stored[t], policy=policy, direction=d)
-                scopes[str(t)].update(rank_metrics(ranks, ks, f"{d}_"))
-        keys = scopes[str(tasks[0])]
-        scopes[AVERAGE] = {k: sum(scopes[str(t)][k] for t in tasks) / len(tasks) for k in keys}
-        scopes[ALL_TASKS] = {}
-        for d in directions:
-            ranks = query_ranks(union_now, union_stored, policy=policy, direction=d)
-            scopes[ALL_TASKS].update(rank_metrics(ranks, ks, f"{d}_"))
-        out[policy] = scopes
-    return add_rsum(out, ks) if set(directions) == set(DIRECTIONS) else out
+    databases = {"reindex": current, "noreindex": stored}
+    return metrics_from_ranks(stage_ranks(current, databases, directions=directions), ks=ks)
 
 
 def add_rsum(metrics: dict[str, dict[str, dict[str, float]]], ks: tuple[int, ...]) -> dict[str, dict[str, dict[str, float]]]:
@@ -114,7 +154,9 @@ def merge_directions(per_model: list[list[dict]]) -> list[dict]:
     """Stage records of models that answer different directions, merged into one per stage.
 
     A single model's records are returned as they are; for decoupled models (one answering
-    i2t, one t2i) each stage's metrics are the union of both, with rsum recomputed.
+    i2t, one t2i) each stage's metrics are the union of both, with rsum recomputed; each
+    diagnostic is prefixed by its model (e.g. "i2t_model_image_drift") and the items
+    re-embedded by both models' databases are summed.
     """
     if len(per_model) == 1:
         return per_model[0]
@@ -127,4 +169,13 @@ def merge_directions(per_model: list[list[dict]]) -> list[dict]:
                     metrics.setdefault(policy, {}).setdefault(scope, {}).update(values)
         ks = tuple(int(k[len("i2t_r"):]) for k in metrics[POLICIES[0]][ALL_TASKS] if k.startswith("i2t_r"))
         merged.append({**records[0], "metrics": add_rsum(metrics, ks)})
+        if "diagnostics" in records[0]:
+            models = [f"{next(iter(r['metrics'][POLICIES[0]][ALL_TASKS]))[:3]}_model" for r in records]  # i2t_model, t2i_model
+            diagnostics: dict[str, dict[str, float]] = {}
+            for model, record in zip(models, records):
+                for scope, values in record["diagnostics"].items():
+                    diagnostics.setdefault(scope, {}).update({f"{model}_{k}": v for k, v in values.items()})
+            items = {p: sum(r["reindex_cost"]["items"][p] for r in records) for p in records[0]["reindex_cost"]["items"]}
+            cost = {"eligible": sum(r["reindex_cost"]["eligible"] for r in records), "items": items}
+            merged[-1].update(diagnostics=diagnostics, reindex_cost=cost)
     return merged

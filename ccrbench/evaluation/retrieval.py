@@ -5,6 +5,8 @@ that are not its positives) scoring at least as high as its best positive. On
 tie-free data this equals the position of the best positive in a per-query
 descending argsort (the VSE++ reference), without sorting anything. Ties count
 against the query, so a collapsed embedding gets the worst ranks, never the best.
+The scores are computed in 2-D tiles, so memory stays bounded at any database size,
+and ties are decided on scores recomputed pair by pair, so the ranks do not depend on the tiling.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-DEFAULT_CHUNK_ELEMENTS = 1 << 23  # scores held at once: 8M floats = 32 MiB (+ 8 MiB of flags)
+DEFAULT_TILE = (512, 2048)  # scores held at once: 1M floats = 4 MiB (+ 1 MiB of flags)
 
 
 def _check(image_emb: Tensor, text_emb: Tensor, text_to_image: Tensor) -> None:
@@ -26,83 +28,101 @@ def _check(image_emb: Tensor, text_emb: Tensor, text_to_image: Tensor) -> None:
         raise ValueError(f"text_to_image holds indices outside [0, {image_emb.shape[0]})")
 
 
-def _captions_per_image(text_to_image: Tensor, num_images: int) -> tuple[Tensor, Tensor]:
-    """Caption indices of each image, padded by repeating the image's last caption.
-
-    Returns:
-        LongTensor [N, C_max] of caption indices and BoolTensor [N, C_max], False on padding.
-    """
-    counts = torch.bincount(text_to_image, minlength=num_images)  # [N]
-    if (counts == 0).any():
-        missing = torch.nonzero(counts == 0).flatten()[:5].tolist()
-        raise ValueError(f"image rows {missing} have no caption: every image needs at least one caption")
-    order = torch.argsort(text_to_image, stable=True)  # caption indices grouped by image
-    starts = torch.cumsum(counts, 0) - counts  # [N]
-    offsets = torch.arange(int(counts.max()))  # [C_max]
-    slot = torch.minimum(offsets[None, :], counts[:, None] - 1)  # [N, C_max], repeat the last real slot
-    return order[starts[:, None] + slot], offsets[None, :] < counts[:, None]
-
-
 def retrieval_ranks(
     image_emb: Tensor,
     text_emb: Tensor,
     text_to_image: Tensor,
     *,
     directions: tuple[str, ...] = ("i2t", "t2i"),
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    tile: tuple[int, int] = DEFAULT_TILE,
 ) -> dict[str, Tensor]:
-    """0-based ranks of every query in both directions, from one pass of chunked products.
+    """0-based ranks of every query in both directions, from one pass of tiled products.
+
+    A score counts against a query when it is at least the query's positive score: for
+    i2t the best of the image's own captions, for t2i the caption's own image. The
+    positives are excluded from the competitors. Positive scores are computed pair by pair
+    (`_exact_scores`), and every score of the matrix product close enough to a positive
+    to be on the other side of it after rounding is recomputed the same way: ties are
+    decided on the same numbers whatever the tile size or the device's matrix product
+    (an exact tie counts against the query).
 
     Args:
         image_emb: [N, D] image embeddings (the i2t queries / t2i database).
         text_emb: [M, D] caption embeddings.
         text_to_image: LongTensor [M], the image row of each caption.
         directions: which of "i2t", "t2i" to compute.
-        chunk_elements: how many scores to hold at once (bounds memory).
+        tile: (images, captions) of the score tile held at once (bounds memory).
 
     Returns:
         {"i2t": LongTensor [N], "t2i": LongTensor [M]} for the requested directions.
-        i2t: other images' captions scoring >= the image's best caption.
-        t2i: images other than the caption's own scoring >= it. Its positive score is a
-        row-wise dot product, which may differ from the matrix product in the last bit:
-        this can only move exact ties.
     """
     _check(image_emb, text_emb, text_to_image)
+    if image_emb.dtype in (torch.float16, torch.bfloat16):  # exact upcast: scores in fp32
+        image_emb, text_emb = image_emb.float(), text_emb.float()
+    device = image_emb.device
     n, m = image_emb.shape[0], text_emb.shape[0]
-    text_to_image = text_to_image.to(image_emb.device)
-    want_i2t, want_t2i = "i2t" in directions, "t2i" in directions
-    if want_i2t:
-        positives, valid = (x.to(image_emb.device) for x in _captions_per_image(text_to_image.cpu(), n))  # [N, C]
-        i2t = torch.empty(n, dtype=torch.long, device=image_emb.device)
-    if want_t2i:
-        # The positive score of each caption, as a row-wise dot product: [M].
-        t2i_pos = (image_emb[text_to_image] * text_emb).sum(1)
-        t2i = torch.zeros(m, dtype=torch.long, device=image_emb.device)
-        captions = torch.arange(m, device=image_emb.device)
-    rows = min(n, max(1, chunk_elements // max(m, 1)))
-    # Buffers reused by every chunk: fresh allocations of this size cost page faults.
-    scores_buf = torch.empty(rows, m, dtype=image_emb.dtype, device=image_emb.device)
-    flags_buf = torch.empty(rows, m, dtype=torch.bool, device=image_emb.device)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        scores = torch.matmul(image_emb[start:stop], text_emb.T, out=scores_buf[: stop - start])  # [c, M]
-        flags = flags_buf[: stop - start]
-        if want_i2t:
-            pos = scores.gather(1, positives[start:stop])  # [c, C]
-            best = pos.amax(1, keepdim=True)  # [c, 1]
-            tied_positives = ((pos >= best) & valid[start:stop]).sum(1)  # the best one and its exact ties
-            i2t[start:stop] = torch.ge(scores, best, out=flags).sum(1, dtype=torch.int32) - tied_positives
-        if want_t2i:
-            # Exclude each caption's own image (it is the positive, not a competitor).
-            own = (text_to_image >= start) & (text_to_image < stop)  # [M]
-            scores[text_to_image[own] - start, captions[own]] = float("-inf")
-            t2i += torch.ge(scores, t2i_pos[None, :], out=flags).sum(0, dtype=torch.int32)
-    out = {}
-    if want_i2t:
-        out["i2t"] = i2t
-    if want_t2i:
-        out["t2i"] = t2i
-    return out
+    rows, cols = min(n, max(1, tile[0])), min(m, max(1, tile[1]))
+    own = text_to_image.to(device)  # [M]
+    counts = torch.bincount(own, minlength=n)
+    if (counts == 0).any():
+        missing = torch.nonzero(counts == 0).flatten()[:5].tolist()
+        raise ValueError(f"image rows {missing} have no caption: every image needs at least one caption")
+    # Positive scores computed pair by pair, a column tile at a time (no [M, D] temporary): [M].
+    pos = torch.cat([_exact_scores(image_emb, text_emb, own[c : c + cols], torch.arange(c, min(c + cols, m), device=device)) for c in range(0, m, cols)])
+    best = torch.full((n,), -torch.inf, dtype=torch.float64, device=device).scatter_reduce_(0, own, pos, "amax")  # [N]
+    # Scores this close to a positive are recomputed pair by pair: 8 ulps of the largest possible score,
+    # over 10x the rounding error of a matrix product measured at D = 1024 (the worst-case bound,
+    # D ulps, would recompute far more scores).
+    norms = image_emb.norm(dim=1).max() * text_emb.norm(dim=1).max()
+    delta = float(8 * torch.finfo(image_emb.dtype).eps * norms)
+    i2t = torch.zeros(n, dtype=torch.long, device=device)
+    t2i = torch.zeros(m, dtype=torch.long, device=device)
+    want = {d: d in directions for d in ("i2t", "t2i")}
+    # Buffers reused by every tile: fresh allocations of this size cost page faults.
+    scores_buf = torch.empty(rows, cols, dtype=image_emb.dtype, device=device)
+    flags_buf = torch.empty(rows, cols, dtype=torch.bool, device=device)
+    for r in range(0, n, rows):
+        r_end = min(r + rows, n)
+        for c in range(0, m, cols):
+            c_end = min(c + cols, m)
+            scores = torch.matmul(image_emb[r:r_end], text_emb[c:c_end].T, out=scores_buf[: r_end - r, : c_end - c])  # [R, C]
+            flags = flags_buf[: r_end - r, : c_end - c]
+            mine = (own[c:c_end] >= r) & (own[c:c_end] < r_end)  # [C], captions of this tile's images
+            scores[own[c:c_end][mine] - r, torch.nonzero(mine).flatten()] = -torch.inf  # positives never compete
+            if want["i2t"]:
+                i2t[r:r_end] += _count_at_least(scores, best[r:r_end, None], delta, flags, image_emb, text_emb, r, c, dim=1)
+            if want["t2i"]:
+                t2i[c:c_end] += _count_at_least(scores, pos[None, c:c_end], delta, flags, image_emb, text_emb, r, c, dim=0)
+    return {d: {"i2t": i2t, "t2i": t2i}[d] for d in directions}
+
+
+def _exact_scores(image_emb: Tensor, text_emb: Tensor, image_rows: Tensor, text_rows: Tensor) -> Tensor:
+    """Scores of the (image_rows[k], text_rows[k]) pairs, computed pair by pair: [K] float64.
+
+    The products are summed in float64 (error at most one fp32 rounding per product), the
+    same way for every pair wherever it sits in the score matrix.
+    """
+    return (image_emb[image_rows] * text_emb[text_rows]).sum(1, dtype=torch.float64)
+
+
+def _count_at_least(
+    scores: Tensor, threshold: Tensor, delta: float, flags: Tensor, image_emb: Tensor, text_emb: Tensor, r: int, c: int, *, dim: int
+) -> Tensor:
+    """Per row (dim=1) or column (dim=0) of a score tile, how many scores are >= threshold.
+
+    Scores more than `delta` above the threshold count as they are; those within `delta`
+    of it are recomputed pair by pair (rare: only near-ties).
+    """
+    upper = (threshold + delta).to(scores.dtype)
+    high = torch.ge(scores, upper, out=flags).view(torch.uint8).sum(dim, dtype=torch.int32)
+    low = torch.ge(scores, (threshold - delta).to(scores.dtype), out=flags).view(torch.uint8).sum(dim, dtype=torch.int32)
+    if torch.equal(low, high):
+        return high
+    flags &= scores < upper  # the near-ties
+    i, j = torch.nonzero(flags, as_tuple=True)
+    exact = _exact_scores(image_emb, text_emb, i + r, j + c)
+    near = threshold.expand_as(scores)[i, j]
+    return high.index_add_(0, j if dim == 0 else i, (exact >= near).to(high.dtype))
 
 
 def rank_metrics(ranks: Tensor, ks: tuple[int, ...] = (1, 5, 10), prefix: str = "") -> dict[str, float]:

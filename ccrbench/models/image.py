@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from ccrbench.registry import register_encoder
@@ -12,6 +13,11 @@ from ccrbench.registry import register_encoder
 @register_encoder("small_cnn")
 class SmallCNN(nn.Module):
     """Four conv-norm-ReLU-pool blocks, a 4x4 spatial grid (positions matter in captions), one FC.
+
+    Activations are channels_last: the same computation, about 17 % less CPU time for the
+    image branch's forward + backward than the default layout. A stride-2 variant without full-resolution layers was 4-7x
+    cheaper but learned the first task markedly worse (R@10 after task 1: 61-70 vs 92-95),
+    so it is not the default.
 
     Input: float images [N, 3, H, W] in [0, 1] (H, W >= 32).
 
@@ -39,4 +45,5 @@ class SmallCNN(nn.Module):
         self.output_dim = output_dim
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.features((images - 0.5) / 0.25))  # [N, output_dim]
+        x = ((images - 0.5) / 0.25).contiguous(memory_format=torch.channels_last)  # [N, 3, H, W]
+        return self.head(self.features(x))  # [N, output_dim]

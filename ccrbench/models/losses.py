@@ -3,11 +3,18 @@
 Every loss takes L2-normalised image_emb [B, D] and text_emb [B, D] (row i of each is
 a positive pair) and image_ids [B]; pairs that share an image are positives of each
 other and are never used as negatives (Barlow Twins uses no negatives at all).
+
+Losses on scaled similarities (`infonce`, `siglip`) keep a fixed temperature as a buffer
+of the loss; a learnable one is a parameter of the model (`TwoBranchModel.logit_scale`,
+and `logit_bias` for SigLIP, as open_clip's `logit_scale`), so that the optimizer,
+gradient clipping, the regularisers and checkpoints see it; the template passes it in.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -58,6 +65,17 @@ def infonce_loss(image_emb: Tensor, text_emb: Tensor, image_ids: Tensor, *, temp
     logits = logits.masked_fill(other_pos, float("-inf"))
     target = torch.arange(len(image_ids), device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def siglip_loss(image_emb: Tensor, text_emb: Tensor, image_ids: Tensor, *, scale: float | Tensor = 10.0, bias: float | Tensor = -10.0) -> Tensor:
+    """Pairwise sigmoid loss (SigLIP, Zhai et al., 2023), summed over all B x B pairs, divided by B.
+
+    loss = -1/B sum_{i, j} log sigmoid(z_ij (scale * s(i, j) + bias)), z_ij = +1 when pairs i and j
+    show the same image (the diagonal and other captions of the same image), else -1.
+    """
+    logits = scale * (image_emb @ text_emb.T) + bias  # [B, B]
+    signs = 2.0 * positive_mask(image_ids).to(logits.dtype) - 1.0  # [B, B]
+    return -F.logsigmoid(signs * logits).sum() / len(image_ids)
 
 
 def barlow_twins_loss(
@@ -130,26 +148,107 @@ class SumHingeLoss(nn.Module):
         return sum_hinge_loss(image_emb, text_emb, image_ids, margin=self.margin)
 
 
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's cap on the learnable log-scale
+
+
+class ScaledLoss(nn.Module):
+    """A loss on cosine similarities times a scale (1 / temperature), plus a bias for SigLIP.
+
+    Fixed values are buffers of the loss. Learnable ones are created on the model by
+    `logit_parameters` and passed to `forward` by the caller (the model's `logit_inputs()`).
+    "pretrained" takes the value of a CLIP-family encoder's own `logit_scale` / `logit_bias`.
+    """
+
+    def __init__(self, *, temperature: float | str, bias: float | str | None, learnable: bool) -> None:
+        super().__init__()
+        self.learnable = learnable
+        self.initial = {"logit_scale": temperature, "logit_bias": bias}
+        if bias is None:
+            del self.initial["logit_bias"]
+
+    def logit_parameters(self, pretrained: Mapping[str, float]) -> dict[str, float]:
+        """Resolves the initial values; returns those the model must own as parameters (learnable), else {}.
+
+        Args:
+            pretrained: the encoders' own values ("logit_scale" is a log-scale, "logit_bias" a bias).
+
+        Raises:
+            ValueError: "pretrained" was asked for and no encoder provides the value.
+        """
+        values = {}
+        for name, value in self.initial.items():
+            if value == "pretrained":
+                if name not in pretrained:
+                    raise ValueError(f"{name} 'pretrained' needs a CLIP-family encoder that has one (hf_clip_image / hf_clip_text)")
+                values[name] = float(pretrained[name])
+            elif name == "logit_scale":
+                if value <= 0:
+                    raise ValueError(f"temperature must be positive, got {value}")
+                values[name] = math.log(1.0 / value)
+            else:
+                values[name] = float(value)
+        if self.learnable:
+            return values
+        for name, value in values.items():
+            self.register_buffer(name, torch.tensor(value))
+        return {}
+
+    def logits(self, logit_scale: Tensor | None, logit_bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """(scale, bias) from the model's parameters when learnable, else from the loss's buffers."""
+        if not self.learnable:
+            logit_scale, logit_bias = self.logit_scale, getattr(self, "logit_bias", None)
+        elif logit_scale is None:
+            raise ValueError("learnable temperature: pass the model's logit_scale (model.logit_inputs())")
+        return logit_scale.clamp(max=MAX_LOGIT_SCALE).exp(), logit_bias
+
+
 @register_loss("infonce")
-class InfoNCELoss(nn.Module):
+class InfoNCELoss(ScaledLoss):
     """Symmetric InfoNCE over the batch similarity matrix.
 
     Args:
-        temperature: softmax temperature (initial value when learnable).
-        learnable: learn the temperature (as CLIP's log-scale, capped at 100).
+        temperature: softmax temperature (initial value when learnable), or "pretrained":
+            the CLIP-family encoder's own.
+        learnable: learn the temperature (CLIP's log-scale, capped at 100), as a
+            parameter of the model (`logit_scale`).
     """
 
-    def __init__(self, *, temperature: float = 0.07, learnable: bool = False) -> None:
-        super().__init__()
-        log_scale = torch.tensor(math.log(1.0 / temperature))
-        if learnable:
-            self.log_scale = nn.Parameter(log_scale)
-        else:
-            self.register_buffer("log_scale", log_scale)
+    def __init__(self, *, temperature: float | Literal["pretrained"] = 0.07, learnable: bool = False) -> None:
+        super().__init__(temperature=temperature, bias=None, learnable=learnable)
+        if temperature != "pretrained":
+            self.logit_parameters({})  # a fixed temperature is a buffer from the start
 
-    def forward(self, image_emb: Tensor, text_emb: Tensor, image_ids: Tensor) -> Tensor:
-        temperature = 1.0 / self.log_scale.clamp(max=math.log(100.0)).exp()
-        return infonce_loss(image_emb, text_emb, image_ids, temperature=temperature)
+    def forward(self, image_emb: Tensor, text_emb: Tensor, image_ids: Tensor, *, logit_scale: Tensor | None = None) -> Tensor:
+        scale, _ = self.logits(logit_scale, None)
+        return infonce_loss(image_emb, text_emb, image_ids, temperature=1.0 / scale)
+
+
+@register_loss("siglip")
+class SigLIPLoss(ScaledLoss):
+    """SigLIP's pairwise sigmoid loss: every (image, caption) pair of the batch is a binary
+    match / no-match decision, no softmax over the batch.
+
+    Args:
+        temperature: 1 / scale of the similarities (initial value when learnable; the paper
+            starts at 0.1), or "pretrained": the SigLIP encoder's own.
+        bias: the logit bias (initial value when learnable; the paper starts at -10), or
+            "pretrained".
+        learnable: learn the temperature and the bias, as parameters of the model
+            (`logit_scale`, `logit_bias`).
+    """
+
+    def __init__(
+        self, *, temperature: float | Literal["pretrained"] = 0.1, bias: float | Literal["pretrained"] = -10.0, learnable: bool = True
+    ) -> None:
+        super().__init__(temperature=temperature, bias=bias, learnable=learnable)
+        if "pretrained" not in (temperature, bias):
+            self.logit_parameters({})  # fixed values are buffers from the start
+
+    def forward(
+        self, image_emb: Tensor, text_emb: Tensor, image_ids: Tensor, *, logit_scale: Tensor | None = None, logit_bias: Tensor | None = None
+    ) -> Tensor:
+        scale, bias = self.logits(logit_scale, logit_bias)
+        return siglip_loss(image_emb, text_emb, image_ids, scale=scale, bias=bias)
 
 
 @register_loss("barlow_twins")

@@ -1,7 +1,8 @@
 """Image side: torchvision ResNets without their classifier (`resnet18`, `resnet34`, `resnet50`, `resnet152`).
 
-Nothing is downloaded at run time: pretrained weights come from a local state-dict
-file, or from a torchvision weights name whose file is already in the torch hub cache.
+Pretrained weights come from a local state-dict file, or from a torchvision weights
+name downloaded on demand into the torch hub cache (TORCH_HOME), as torchvision does;
+offline (`CCRBENCH_OFFLINE=1` or `HF_HUB_OFFLINE=1`) only the cached file is read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from ccrbench.models.hub import OFFLINE_VARIABLES, offline
 from ccrbench.registry import ConfigError, register_encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -22,11 +24,12 @@ STAGES = ("layer1", "layer2", "layer3", "layer4")
 def load_weights(arch: str, weights: str) -> dict[str, Tensor]:
     """The state dict named by `weights`: a local file, or a torchvision weights name of `arch`.
 
-    A name (e.g. "IMAGENET1K_V1") is read from the torch hub cache where torchvision
-    would have downloaded it; it is never downloaded here.
+    A name (e.g. "IMAGENET1K_V1") is read from the torch hub cache, where torchvision
+    downloads it first if it is missing and the machine is not offline (`hub.offline()`).
 
     Raises:
-        ConfigError: the file does not exist, the name is unknown, or its file is not cached.
+        ConfigError: the file does not exist, the name is unknown, or its file is neither
+            cached nor downloadable (offline, or the download failed).
     """
     path = Path(weights).expanduser()
     if path.suffix in (".pth", ".pt") or path.exists():
@@ -41,13 +44,18 @@ def load_weights(arch: str, weights: str) -> dict[str, Tensor]:
         )
     url = names[weights].url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-    if not cached.is_file():
+    if cached.is_file():
+        return torch.load(cached, map_location="cpu", weights_only=True)
+    provide = f"copy {url} to {cached} (TORCH_HOME sets the cache), or pass a local file: weights: /path/to/{Path(url).name}"
+    if offline():
         raise ConfigError(
-            f"{arch}.weights: torchvision weights {weights!r} are not in the torch cache ({cached}) and this "
-            f"machine cannot download them. Download the file on a connected machine ({url}), copy it here and "
-            f"pass its path: weights: /path/to/{Path(url).name}"
+            f"{arch}.weights: torchvision weights {weights!r} are not in the torch cache ({cached}) and downloads are off "
+            f"({' / '.join(OFFLINE_VARIABLES)} set): {provide}"
         )
-    return torch.load(cached, map_location="cpu", weights_only=True)
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, check_hash=True, weights_only=True)
+    except OSError as e:  # urllib's URLError and socket errors
+        raise ConfigError(f"{arch}.weights: downloading torchvision weights {weights!r} from {url} failed ({e}): {provide}") from e
 
 
 class ResNetEncoder(nn.Module):
@@ -64,8 +72,8 @@ class ResNetEncoder(nn.Module):
     Args:
         weights: None (random initialisation), a local state-dict file (.pth/.pt, a
             torchvision ResNet's; its fc keys are ignored) or a torchvision weights name
-            such as "IMAGENET1K_V1", read from the torch hub cache (never downloaded:
-            without the cached file the error says how to provide it).
+            such as "IMAGENET1K_V1", downloaded on demand into the torch hub cache
+            (offline: read from the cache only).
         freeze: freeze the whole backbone (only the projection on top trains).
         train_top_blocks: train only the top N of the residual stages layer1..layer4
             (0-4); the stem and the stages below are frozen. None trains everything.

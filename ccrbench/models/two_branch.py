@@ -5,21 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ccrbench.models.text import TokenBatch
+from ccrbench.registry import ConfigError
+from ccrbench.tokens import TokenBatch
 
 BRANCHES = ("image", "text")
+LOGITS = ("logit_scale", "logit_bias")  # a loss's learnable temperature and bias, when the model holds them
 
 
-def projection_head(in_dim: int, out_dim: int, kind: Literal["linear", "mlp"]) -> nn.Module:
-    """Linear(in, out), or with "mlp" Linear(in, in)-ReLU-Linear(in, out)."""
+def projection_head(in_dim: int, out_dim: int, kind: Literal["linear", "mlp", "identity"]) -> nn.Module:
+    """Linear(in, out), with "mlp" Linear(in, in)-ReLU-Linear(in, out), with "identity" nothing (in == out)."""
+    if kind == "identity":
+        if in_dim != out_dim:
+            raise ConfigError(f"model.projection: 'identity' needs model.embed_dim equal to the encoder's output ({in_dim}), got {out_dim}")
+        return nn.Identity()
     if kind == "linear":
         return nn.Linear(in_dim, out_dim)
     if kind == "mlp":
         return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(), nn.Linear(in_dim, out_dim))
-    raise ValueError(f"projection must be 'linear' or 'mlp', got {kind!r}")
+    raise ValueError(f"projection must be 'linear', 'mlp' or 'identity', got {kind!r}")
 
 
 class TwoBranchModel(nn.Module):
@@ -34,8 +41,12 @@ class TwoBranchModel(nn.Module):
         embed_dim: size of the joint space.
         shared_layers: number of top layers (ReLU + Linear, embed_dim -> embed_dim) that are
             one module used by both branches; 0 gives the plain two-branch model.
-        projection: the per-branch projection head: "linear" (one Linear layer) or "mlp"
-            (Linear-ReLU-Linear with a hidden layer as wide as the encoder's feature, as in SimCLR).
+        projection: the per-branch projection head: "linear" (one Linear layer), "mlp"
+            (Linear-ReLU-Linear with a hidden layer as wide as the encoder's feature, as in SimCLR)
+            or "identity" (none: the encoders' own joint space, e.g. CLIP's; embed_dim must match).
+
+    A learnable temperature of the loss lives here as `logit_scale` (and `logit_bias`), added
+    by `add_logit_parameters`, so the optimizer, clipping, regularisers and checkpoints see it.
     """
 
     def __init__(
@@ -45,7 +56,7 @@ class TwoBranchModel(nn.Module):
         text_encoder: nn.Module,
         embed_dim: int = 256,
         shared_layers: int = 0,
-        projection: Literal["linear", "mlp"] = "linear",
+        projection: Literal["linear", "mlp", "identity"] = "linear",
     ) -> None:
         super().__init__()
         self.image_encoder = image_encoder
@@ -61,6 +72,24 @@ class TwoBranchModel(nn.Module):
     def tokenize(self, captions: Sequence[str]) -> TokenBatch:
         return self.text_encoder.tokenize(captions)
 
+    def pretrained_logits(self) -> dict[str, float]:
+        """The encoders' own `logit_scale` / `logit_bias` ({} unless CLIP-family towers carry them)."""
+        found: dict[str, float] = {}
+        for encoder in (self.text_encoder, self.image_encoder):
+            found.update(getattr(encoder, "pretrained_logits", {}))
+        return found
+
+    def add_logit_parameters(self, values: dict[str, float]) -> None:
+        """Makes the loss's learnable logit scale / bias parameters of the model (names as in `LOGITS`)."""
+        for name, value in values.items():
+            if name not in LOGITS:
+                raise ValueError(f"unknown logit parameter {name!r}; expected one of {LOGITS}")
+            self.register_parameter(name, nn.Parameter(torch.tensor(float(value))))
+
+    def logit_inputs(self) -> dict[str, Tensor]:
+        """The loss's learnable logit parameters held here, as keyword arguments of the loss ({} if none)."""
+        return {n: p for n, p in self.named_parameters(recurse=False) if n in LOGITS}
+
     def image_features(self, images: Tensor) -> Tensor:
         """Image embeddings before L2 normalisation, [N, D]."""
         return self.shared(self.image_proj(self.image_encoder(images)))
@@ -74,8 +103,9 @@ class TwoBranchModel(nn.Module):
         return F.normalize(self.image_features(images), dim=-1), F.normalize(self.text_features(text), dim=-1)
 
     def branch_parameters(self, branch: str) -> dict[str, nn.Parameter]:
-        """Named parameters of one branch ("image", "text" or "both"); shared layers belong to both."""
+        """Named parameters of one branch ("image", "text" or "both"); shared layers belong to both,
+        the loss's logit parameters to "both" only."""
         if branch not in (*BRANCHES, "both"):
             raise ValueError(f"branch must be one of image, text, both; got {branch!r}")
-        prefixes = {"image": ("image_",), "text": ("text_",), "both": ("image_", "text_")}[branch] + ("shared.",)
+        prefixes = {"image": ("image_",), "text": ("text_",), "both": ("image_", "text_", *LOGITS)}[branch] + ("shared.",)
         return {n: p for n, p in self.named_parameters() if n.startswith(prefixes)}

@@ -7,6 +7,7 @@ from typing import Any
 
 from avalanche.benchmarks.scenarios.dataset_scenario import DatasetExperience
 from avalanche.core import SupervisedPlugin
+from torch import Tensor
 
 
 class StrategyPlugin(SupervisedPlugin):
@@ -22,6 +23,13 @@ class StrategyPlugin(SupervisedPlugin):
     def training_experiences(self, stream: Sequence[DatasetExperience]) -> list[DatasetExperience]:
         """The experiences to train on, one evaluation stage after each."""
         return list(stream)
+
+    @staticmethod
+    def add_loss_term(strategy: Any, name: str, value: Tensor) -> None:
+        """Adds a penalty to the strategy's loss and records it, detached, in
+        `strategy.loss_terms[name]` (logged as a training curve)."""
+        strategy.loss = strategy.loss + value
+        strategy.loss_terms[name] = value.detach()
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of this plugin: by default every attribute (tensors included)."""

@@ -92,7 +92,7 @@ class LwF(StrategyPlugin):
         old_logits = old_image[t2i] @ old_text.T / self.temperature
         new_logits = new_image[t2i] @ new_text.T / self.temperature
         distill = distillation_loss(old_logits, new_logits, offdiagonal_only=self.offdiagonal_only)
-        strategy.loss = strategy.loss + self.lam * distill
+        self.add_loss_term(strategy, "LwF distillation", self.lam * distill)
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self.teacher = frozen_copy(strategy.model)

@@ -10,11 +10,12 @@ and as online EWC does with gamma = 1; decay < 1 is online EWC's forgetting fact
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from ccrbench.strategies.base import StrategyPlugin
@@ -59,7 +60,7 @@ def ewc_importance(model: torch.nn.Module, criterion: Callable[..., Tensor], par
     def loss(batch: RetrievalBatch) -> Tensor:
         image_emb, text_emb = model(batch.images, batch.text)
         t2i = batch.text_to_image
-        return criterion(image_emb[t2i], text_emb, batch.image_ids[t2i])
+        return criterion(image_emb[t2i], text_emb, batch.image_ids[t2i], **model.logit_inputs())
 
     return mean_gradient_statistic(params, batches, loss, lambda g: g.pow(2))
 
@@ -77,6 +78,31 @@ def mas_importance(model: torch.nn.Module, params: Params, batches: Iterable[Ret
         return image.pow(2).sum(1).mean() + text.pow(2).sum(1).mean()
 
     return mean_gradient_statistic(params, batches, squared_norm, torch.abs)
+
+
+@contextmanager
+def importance_mode(*modules: nn.Module) -> Iterator[None]:
+    """Eval mode for an importance pass (no dropout, no BatchNorm statistics, no loss warm-up step),
+    except for RNN modules: cuDNN has no RNN backward in eval mode, so they run in train mode with
+    their dropout set to 0, which computes what eval mode computes (as Avalanche's EWC, made
+    deterministic). Every submodule's mode and every RNN's dropout are restored afterwards.
+    """
+    submodules = [m for module in modules for m in module.modules()]
+    modes = [m.training for m in submodules]
+    rnns = [m for m in submodules if isinstance(m, nn.RNNBase)]
+    dropouts = [rnn.dropout for rnn in rnns]
+    for module in modules:
+        module.eval()
+    for rnn in rnns:
+        rnn.train()
+        rnn.dropout = 0.0
+    try:
+        yield
+    finally:
+        for m, mode in zip(submodules, modes):
+            m.training = mode
+        for rnn, dropout in zip(rnns, dropouts):
+            rnn.dropout = dropout
 
 
 class WeightRegularizer(StrategyPlugin):
@@ -107,22 +133,29 @@ class WeightRegularizer(StrategyPlugin):
     def importance(self, strategy: Any, params: Params, batches: Iterable[RetrievalBatch]) -> Params:
         raise NotImplementedError
 
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        """Importances and anchors go where the model is (a checkpoint loads them on the CPU)."""
+        if self.importances is not None:
+            self.importances = {n: t.to(strategy.device) for n, t in self.importances.items()}
+            self.anchors = {n: t.to(strategy.device) for n, t in self.anchors.items()}
+
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
         if self.importances is not None and self.lam > 0:
             params = strategy.model.branch_parameters(self.branches)
-            strategy.loss = strategy.loss + self.lam * quadratic_penalty(params, self.anchors, self.importances)
+            self.add_loss_term(strategy, f"{type(self).__name__} penalty", self.lam * quadratic_penalty(params, self.anchors, self.importances))
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         params = {n: p for n, p in strategy.model.branch_parameters(self.branches).items() if p.requires_grad}
-        loader = DataLoader(strategy.experience.dataset, batch_size=strategy.train_mb_size, shuffle=True, collate_fn=strategy.collate)
+        loader = DataLoader(
+            strategy.experience.dataset,
+            batch_size=strategy.train_mb_size,
+            shuffle=True,
+            generator=strategy.train_generator,  # decoupled models sample the same batches
+            collate_fn=strategy.collate,
+        )
         limit = self.importance_batches or len(loader)
         batches = (b.to(strategy.device) for _, b in zip(range(limit), loader))
-        modules = (strategy.model, strategy._criterion)  # an importance pass is no training step
-        modes = [m.training for m in modules]
-        for m in modules:
-            m.eval()
-        new = self.importance(strategy, params, batches)
-        for m, mode in zip(modules, modes):
-            m.train(mode)
+        with importance_mode(strategy.model, strategy._criterion):  # an importance pass is no training step
+            new = self.importance(strategy, params, batches)
         self.importances = accumulate(self.importances, new, decay=self.decay)
         self.anchors = {n: p.detach().clone() for n, p in params.items()}

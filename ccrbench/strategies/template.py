@@ -11,14 +11,14 @@ evaluator assumes classification (the runner always passes its own).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ccrbench.models.text import TokenBatch
+from ccrbench.tokens import TokenBatch
 
 
 class NonFiniteLossError(RuntimeError):
@@ -86,8 +86,19 @@ class RetrievalTemplate(SupervisedTemplate):
         plugins: Avalanche plugins (strategies, progress bars, ...).
         evaluator: the EvaluationPlugin (never Avalanche's classification default).
         grad_clip: clip the gradient norm to this value (0 disables).
-        num_workers: data loader workers.
+        num_workers: data loader workers (image decoding runs there).
+        precision: "fp32", or the training forward pass under torch.autocast in "bf16" or
+            "fp16" (fp16 with a gradient scaler); the loss is computed in fp32.
+        seed: seeds this template's own generator of the training batch order
+            (`train_generator`, saved in checkpoints): models trained side by side draw the
+            same order, whatever else consumes the global RNG.
+
+    On CUDA, batches come from pinned memory with non-blocking copies, images and
+    convolution weights are channels_last, and the non-finite-loss check syncs every
+    `SYNC_EVERY` iterations instead of every one.
     """
+
+    SYNC_EVERY = 50
 
     def __init__(
         self,
@@ -103,6 +114,8 @@ class RetrievalTemplate(SupervisedTemplate):
         evaluator: Any,
         grad_clip: float = 0.0,
         num_workers: int = 0,
+        precision: Literal["fp32", "bf16", "fp16"] = "fp32",
+        seed: int = 0,
     ) -> None:
         super().__init__(
             model=model,
@@ -118,6 +131,14 @@ class RetrievalTemplate(SupervisedTemplate):
         self.collate = RetrievalCollate(model.tokenize)
         self.grad_clip = grad_clip
         self.num_workers = num_workers
+        self.train_generator = torch.Generator().manual_seed(seed)
+        self.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            model.to(memory_format=torch.channels_last)  # 4-d (convolution) weights only
+        self.first_bad_loss: Tensor | None = None  # on the device: no sync per iteration
+        self.loss_terms: dict[str, Tensor] = {}  # penalties added to this iteration's loss, by name (detached)
 
     # --------------------------------------------------------------- batch views
     @property
@@ -146,40 +167,68 @@ class RetrievalTemplate(SupervisedTemplate):
             self.adapted_dataset,
             batch_size=self.train_mb_size,
             shuffle=shuffle,
+            generator=self.train_generator,
             drop_last=len(self.adapted_dataset) > self.train_mb_size,
             collate_fn=self.collate,
-            num_workers=self.num_workers,
+            **self.loader_options(),
         )
 
     def make_eval_dataloader(self, **kwargs: Any) -> None:
         self.dataloader = DataLoader(
-            self.adapted_dataset, batch_size=self.eval_mb_size, shuffle=False, collate_fn=self.collate, num_workers=self.num_workers
+            self.adapted_dataset, batch_size=self.eval_mb_size, shuffle=False, collate_fn=self.collate, **self.loader_options()
         )
 
+    def loader_options(self) -> dict[str, Any]:
+        """DataLoader workers, kept across epochs, and pinned memory on CUDA."""
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0, "pin_memory": self.cuda}
+
     def _unpack_minibatch(self) -> None:
-        self.mbatch = self.mbatch.to(self.device)
+        self.mbatch = self.mbatch.to(self.device)  # non-blocking copies
+        if self.cuda and self.mbatch.images.ndim == 4:
+            self.mbatch = self.mbatch._replace(images=self.mbatch.images.contiguous(memory_format=torch.channels_last))
 
     # --------------------------------------------------------------- model
     def make_optimizer(self, **kwargs: Any) -> None:
         """Keeps the optimizer as built (Avalanche's default would add every model parameter)."""
 
     def forward(self) -> tuple[Tensor, Tensor]:
-        return self.model(self.mb_images, self.mb_text)
+        """Both branches' embeddings; while training with mixed precision, computed under autocast, returned in fp32."""
+        mixed = self.is_training and self.autocast_dtype is not None
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=mixed):
+            image_emb, text_emb = self.model(self.mb_images, self.mb_text)
+        return (image_emb.float(), text_emb.float()) if mixed else (image_emb, text_emb)
 
     def criterion(self) -> Tensor:
+        """The training loss; evaluation batches (images with all their captions) are only embedded."""
+        if not self.is_training:
+            return torch.zeros(())  # Avalanche's eval loop would compute an unused loss on every batch
         image_emb, text_emb = self.mb_output
         t2i = self.mb_text_to_image
-        return self._criterion(image_emb[t2i], text_emb, self.mb_image_ids[t2i])
+        return self._criterion(image_emb[t2i], text_emb, self.mb_image_ids[t2i], **self.model.logit_inputs())
 
     def backward(self) -> None:
-        if not torch.isfinite(self.loss):
+        loss = self.loss.detach()
+        bad = self.first_bad_loss
+        self.first_bad_loss = loss if bad is None else torch.where(torch.isfinite(bad), loss, bad)
+        if not self.cuda or self.clock.train_exp_iterations % self.SYNC_EVERY == 0:
+            self.check_loss()
+        self.scaler.scale(self.loss).backward(retain_graph=self.retain_graph)
+
+    def check_loss(self) -> None:
+        """Raises NonFiniteLossError if a training loss so far was NaN or infinite (a device sync)."""
+        if self.first_bad_loss is not None and not torch.isfinite(self.first_bad_loss):
             raise NonFiniteLossError(
-                f"training loss is {self.loss.item()} at experience {self.clock.train_exp_counter}, "
-                f"iteration {self.clock.train_exp_iterations}: lower the learning rate or the regularisation strength"
+                f"training loss is {self.first_bad_loss.item()} at experience {self.clock.train_exp_counter}, "
+                f"by iteration {self.clock.train_exp_iterations}: lower the learning rate or the regularisation strength"
             )
-        super().backward()
+
+    def training_epoch(self, **kwargs: Any) -> None:
+        super().training_epoch(**kwargs)
+        self.check_loss()
 
     def optimizer_step(self) -> None:
         if self.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        super().optimizer_step()
+        self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
+        self.scaler.update()

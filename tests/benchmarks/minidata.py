@@ -59,8 +59,8 @@ KARPATHY_SPLIT = {
     **{i: "train" for i in range(101, 136) if i in COCO_IMAGES},
     104: "restval",
     114: "restval",
-    212: "restval",
-    222: "restval",
+    212: "val",
+    222: "val",
     202: "val",
 }
 KARPATHY_TEST_ORDER = (201, 221, 211, 231, 232)  # file order of the test images

@@ -1,9 +1,14 @@
+import os
+
+import msgspec
 import numpy as np
 import pytest
 import torch
 
-from ccrbench.benchmarks import files
-from ccrbench.benchmarks.files import DataError, FeatureImages, FileImages, bad_images, load_json, read_precomp
+from ccrbench.benchmarks.files import images
+from ccrbench.benchmarks.files.images import FileImages, bad_images
+from ccrbench.benchmarks.files.precomp import FeatureImages, read_precomp
+from ccrbench.benchmarks.files.reading import DataError, cached_index, load_json
 from ccrbench.registry import ConfigError
 from tests.benchmarks.minidata import write_jpeg
 
@@ -34,7 +39,7 @@ def test_bad_images_are_found_once_and_cached(tmp_path, monkeypatch):
     def no_decoding(path, size):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(files, "decode_image", no_decoding)
+    monkeypatch.setattr(images, "decode_image", no_decoding)
     assert set(bad_images(paths, image_size=16, on_bad_image="skip")) == {1}  # from the cache
     monkeypatch.undo()
     write_jpeg(paths[1], 1)  # repaired: size and time change, so it is decoded again
@@ -74,12 +79,52 @@ def test_precomp_rows_per_image_or_per_caption(tmp_path):
     assert len(items) == 3 and torch.equal(items[1], torch.tensor([4.0, 5, 6, 7]))
 
 
+def test_float16_precomp_is_memory_mapped_and_read_as_float32(tmp_path):
+    write_precomp(tmp_path, "val", np.arange(12, dtype=np.float16).reshape(3, 4), ["a", "b", "c"], [7, 3, 5])
+    p = read_precomp(tmp_path, "val")
+    assert isinstance(p.features, np.memmap) and p.features.dtype == np.float16
+    item = FeatureImages(features=p.features, rows=p.rows)[1]
+    assert item.dtype == torch.float32 and torch.equal(item, torch.tensor([4.0, 5, 6, 7]))
+
+
+def test_cached_index_is_rebuilt_when_a_source_or_the_version_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCRBENCH_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "a.json"
+    source.write_text("1")
+    builds = []
+
+    def index(version=""):
+        return cached_index("test", [source], lambda: builds.append(1) or source.read_text(), version=version)
+
+    assert index() == "1" and index() == "1" and len(builds) == 1  # the second read comes from the cache
+    source.write_text("22")  # another size
+    assert index() == "22" and len(builds) == 2
+    source.write_text("33")
+    os.utime(source, ns=(10**18, 10**18))  # the same size, another modification time
+    assert index() == "33" and len(builds) == 3
+    assert index(version="2") == "33" and len(builds) == 4
+    for cached in (tmp_path / "cache" / "index").iterdir():
+        cached.write_bytes(b"damaged")
+    assert index() == "33" and len(builds) == 5
+
+
+def test_json_is_decoded_into_only_the_fields_of_a_schema(tmp_path):
+    class Entry(msgspec.Struct):
+        id: int
+
+    (tmp_path / "a.json").write_text('[{"id": 1, "segmentation": [[1.5, 2.5]]}, {"id": 2}]')
+    assert load_json(tmp_path / "a.json", hint="h", schema=list[Entry]) == [Entry(1), Entry(2)]
+    (tmp_path / "b.json").write_text('[{"id": 1}, {"name": "x"}]')
+    with pytest.raises(DataError, match=r"b.json: entry \[1\] has no 'id' field"):
+        load_json(tmp_path / "b.json", hint="h", schema=list[Entry])
+
+
 @pytest.mark.parametrize(
     "features, captions, ids, message",
     [
         (np.zeros((4, 2), np.float32), ["a"] * 6, [1, 2, 3], "test_ims.npy has 4 rows but test_ids.txt has 3 ids"),
         (np.zeros((3, 2), np.float32), ["a"] * 5, [1, 2, 3], "test_caps.txt has 5 captions for the 3 ids"),
-        (np.zeros((3, 2), np.float64), ["a"] * 3, [1, 2, 3], "expected float32 features"),
+        (np.zeros((3, 2), np.float64), ["a"] * 3, [1, 2, 3], "expected float32 or float16 features"),
         (np.zeros((3, 2), np.float32), ["a"] * 3, [1, 2, 2], r"image id\(s\) \[2\] appear more than once"),
     ],
 )

@@ -43,7 +43,7 @@ def test_benchmark_streams_and_cache(tmp_path, monkeypatch):
     assert len(captions) == 5 and task == 0 and bm.test_stream[0].task_label == 0
     ids = [bm.test_stream[t].dataset[i][2] for t in range(2) for i in range(8)]
     assert len(set(ids)) == 16  # image ids are unique across tasks
-    assert len(list(tmp_path.rglob("*.npz"))) == 4
+    assert len(list(tmp_path.rglob("*.npz"))) == 6  # train, test and val of two tasks
     again = shapes_benchmark(tasks=("curves", "signs"), train_images=20, test_images=8, image_size=32, seed=3)
     assert again.train_captions == bm.train_captions
 
@@ -51,3 +51,46 @@ def test_benchmark_streams_and_cache(tmp_path, monkeypatch):
 def test_unknown_domain_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown domain.*available: blocks"):
         shapes_benchmark(tasks=("animals",))
+
+
+def _digests(stream) -> list[set[bytes]]:
+    """Per experience, the raw bytes of every image (to find duplicates across splits)."""
+    return [{(exp.dataset[i][0] * 255).round().byte().numpy().tobytes() for i in range(len(exp.dataset))} for exp in stream]
+
+
+def test_val_split_is_disjoint_deterministic_and_laid_out_like_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCRBENCH_CACHE", str(tmp_path))
+    options = dict(tasks=("blocks", "signs"), train_images=12, test_images=6, val_images=5, image_size=32, seed=4)
+    bm = shapes_benchmark(**options)
+    assert len(bm.val_stream) == 2 and bm.eval_stream("val") is bm.val_stream and bm.eval_stream("test") is bm.test_stream
+    train, test, val = _digests(bm.train_stream), _digests(bm.test_stream), _digests(bm.val_stream)
+    for t in range(2):
+        assert len(val[t]) == 5 and not val[t] & (train[t] | test[t])  # no image of val is in train or test
+    ids = {split: {exp.dataset[i][2] for exp in stream for i in range(len(exp.dataset))}
+           for split, stream in (("train", bm.train_stream), ("test", bm.test_stream), ("val", bm.val_stream))}
+    assert not ids["val"] & (ids["train"] | ids["test"]) and len(ids["val"]) == 10
+    for t, domain in enumerate(options["tasks"]):  # tasks assigned as for test: own task label, own domain's objects
+        image, captions, _, task = bm.val_stream[t].dataset[0]
+        assert task == t == bm.val_stream[t].task_label and len(captions) == 5 and image.shape == (3, 32, 32)
+        words = {w for i in range(5) for c in bm.val_stream[t].dataset[i][1] for w in c.split()}
+        assert words & set(DOMAINS[domain]) and not words & set(DOMAINS["curves"])
+    # the same seed gives the same validation data, regenerated from scratch; another seed other data
+    for f in tmp_path.rglob("*.npz"):
+        f.unlink()
+    again = shapes_benchmark(**options)
+    assert _digests(again.val_stream) == val and again.checksums == bm.checksums
+    other = shapes_benchmark(**{**options, "seed": 5})
+    assert _digests(other.val_stream) != val and other.checksums["val"] != bm.checksums["val"]
+    assert set(bm.checksums) == {"train", "test", "val"} and len(set(bm.checksums.values())) == 3
+
+
+def test_val_split_defaults_to_test_size_and_leaves_train_and_test_unchanged(tmp_path, monkeypatch):
+    monkeypatch.setenv("CCRBENCH_CACHE", str(tmp_path))
+    bm = shapes_benchmark(tasks=("curves",), train_images=6, test_images=4, image_size=32, seed=1)
+    assert len(bm.val_stream[0].dataset) == 4
+    # train and test images are those generated for their splits alone, ids as before val existed
+    from ccrbench.benchmarks.shapes import _load_or_generate
+
+    images, _ = _load_or_generate(1, "test", 4, 32, 1, 0.5)
+    assert np.array_equal(bm.test_stream[0].dataset[0][0].mul(255).round().byte().numpy(), images[0])
+    assert [bm.test_stream[0].dataset[i][2] for i in range(4)] == [6, 7, 8, 9]

@@ -2,13 +2,14 @@ import json
 
 import pytest
 
-from ccrbench.benchmarks.files import NO_TASK, DataError
-from ccrbench.benchmarks.visual_genome import DOMAINS, is_test, mentions, object_domains, sevige
+from ccrbench.benchmarks.files.reading import DataError
+from ccrbench.benchmarks.files.tasks import NO_TASK
+from ccrbench.benchmarks.visual_genome import DOMAINS, mentions, object_domains, sevige, split_of
 from ccrbench.cli import main
 from ccrbench.registry import ConfigError
 from tests.benchmarks.minidata import VG_DOMAIN, vg_expected_captions, write_config
 
-SPLIT = {"test_fraction": 0.4, "split_seed": 0}
+SPLIT = {"test_fraction": 0.4, "val_fraction": 0.2, "split_seed": 0}
 
 
 def load(root, **options):
@@ -16,9 +17,8 @@ def load(root, **options):
 
 
 def expected_ids(split, *, leave_out=()):
-    want_test = split == "test"
     return [
-        tuple(i for i, d in sorted(VG_DOMAIN.items()) if d == domain and i not in leave_out and is_test(i, seed=0, fraction=0.4) == want_test)
+        tuple(i for i, d in sorted(VG_DOMAIN.items()) if d == domain and i not in leave_out and split_of(i, seed=0, test_fraction=0.4, val_fraction=0.2) == split)
         for domain in DOMAINS
     ]
 
@@ -46,6 +46,7 @@ def test_tasks_exclusions_and_split(vg_root):
     assert data.task_names == ("animals", "vehicles", "clothes")
     assert [s.image_ids for s in data.train] == expected_ids("train")
     assert [s.image_ids for s in data.test] == expected_ids("test")
+    assert [s.image_ids for s in data.val] == expected_ids("val") == [(5, 8), (15, 16), (28,)]  # assigned as test images
     assert data.excluded == {
         NO_TASK: {"no object of any domain": 4, "objects of several domains": 2},
         "animals": {"fewer than 5 descriptions of the domain": 1},
@@ -57,10 +58,18 @@ def test_split_is_deterministic_and_follows_seed_and_fraction(vg_root):
     a, b = load(vg_root), load(vg_root)
     assert [s.image_ids for s in a.test] == [s.image_ids for s in b.test]
     assert [s.captions for s in a.train] == [s.captions for s in b.train]
-    fractions = [sum(is_test(i, seed=s, fraction=0.25) for i in range(4000)) / 4000 for s in (0, 1)]
-    assert all(0.22 < f < 0.28 for f in fractions)
-    assert [i for i in range(200) if is_test(i, seed=0, fraction=0.3)] != [i for i in range(200) if is_test(i, seed=1, fraction=0.3)]
-    assert set(i for i in range(200) if is_test(i, seed=0, fraction=0.2)) <= set(i for i in range(200) if is_test(i, seed=0, fraction=0.4))
+    assert [s.image_ids for s in a.val] == [s.image_ids for s in b.val]
+    for split in ("train", "val", "test"):  # disjoint
+        others = {i for other in ("train", "val", "test") if other != split for s in getattr(a, other) for i in s.image_ids}
+        assert not others & {i for s in getattr(a, split) for i in s.image_ids}
+
+    def ids(split, *, seed=0, test=0.25, val=0.25):
+        return {i for i in range(4000) if split_of(i, seed=seed, test_fraction=test, val_fraction=val) == split}
+
+    assert all(0.22 < len(ids(split, seed=s)) / 4000 < 0.28 for s in (0, 1) for split in ("test", "val"))
+    assert ids("val", seed=0) != ids("val", seed=1) and ids("test", seed=0) != ids("test", seed=1)
+    assert ids("test", val=0.1) == ids("test", val=0.3)  # the validation share leaves the test set as it is
+    assert ids("val", val=0.1) <= ids("val", val=0.3) and ids("test", test=0.2) <= ids("test", test=0.4)
 
 
 def test_captions_are_domain_descriptions_by_region_id(vg_root):
@@ -92,6 +101,7 @@ def test_coco_test_images_can_be_left_out(vg_root):
         ({"tasks": ["animals", "plants"]}, "expected distinct domains from animals, vehicles, clothes"),
         ({"tasks": ["animals", "animals"]}, "expected distinct domains"),
         ({"test_fraction": 1.0}, "test_fraction: expected a number between 0 and 1"),
+        ({"val_fraction": 0.7}, r"val_fraction: expected a number between 0 and 1 - test_fraction \(0.6\)"),
         ({"captions_per_image": 0}, "captions_per_image: expected at least 1"),
     ],
 )
@@ -126,7 +136,7 @@ def test_inconsistent_files(vg_root):
     with pytest.raises(DataError, match="objects missing for image 1: .*objects.json has no entry"):
         load(vg_root)
     rewrite(vg_root / "image_data.json", lambda d: d[0].pop("image_id"))
-    with pytest.raises(DataError, match=r"image_data.json: image\[0\] has no 'image_id' field"):
+    with pytest.raises(DataError, match=r"image_data.json: entry \[0\] has no 'image_id' field"):
         load(vg_root)
 
 

@@ -49,11 +49,29 @@ def test_matches_vsepp_reference(counts):
         assert ours[key] == pytest.approx(ref[key], abs=1e-9), key
 
 
-def test_chunking_does_not_change_ranks():
+@pytest.mark.parametrize("tile", [(1, 1), (1, 7), (3, 5), (7, 1000), (64, 64)])
+def test_tiling_does_not_change_ranks(tile):
     images, texts, t2i = random_data(50, [3] * 50, dim=8, seed=1)
     full = retrieval_ranks(images, texts, t2i)
-    tiny = retrieval_ranks(images, texts, t2i, chunk_elements=7)  # one image row per chunk
-    assert torch.equal(full["i2t"], tiny["i2t"]) and torch.equal(full["t2i"], tiny["t2i"])
+    tiled = retrieval_ranks(images, texts, t2i, tile=tile)
+    assert torch.equal(full["i2t"], tiled["i2t"]) and torch.equal(full["t2i"], tiled["t2i"])
+
+
+@pytest.mark.parametrize("tile", [(1, 1), (2, 3), (5, 8), (64, 2048)])
+def test_exact_ties_do_not_depend_on_tiling(tile):
+    # Duplicated images and captions: every duplicate scores exactly like the original (a tie),
+    # which a matrix product may round either way depending on the tile shape.
+    images, texts, t2i = random_data(24, [4] * 24, dim=96, seed=3, noise=0.3)
+    images = images.repeat(2, 1)  # image 24 + i equals image i
+    texts, t2i = torch.cat([texts, texts]), torch.cat([t2i, t2i + 24])
+    ranks = retrieval_ranks(images, texts, t2i, tile=tile)
+    exact = (images.double() @ texts.double().T).numpy()
+    own = t2i.numpy()
+    for j in range(len(texts)):  # the definition: other images scoring >= the caption's own
+        assert ranks["t2i"][j] == (np.delete(exact[:, j], own[j]) >= exact[own[j], j]).sum()
+    for i in range(len(images)):
+        best = exact[i, own == i].max()
+        assert ranks["i2t"][i] == (exact[i, own != i] >= best).sum()
 
 
 def test_perfect_and_reversed_embeddings():

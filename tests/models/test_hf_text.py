@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ccrbench.models import hf_text
-from ccrbench.models.text import TokenBatch
+from ccrbench.tokens import TokenBatch
 from ccrbench.registry import ENCODERS, ConfigError
 
 CAPTIONS = ["a red square", "a big blue striped circle at the top left and a small green star"]
@@ -65,7 +65,7 @@ def test_the_shipped_model_is_a_local_directory():
 
 @pytest.mark.parametrize("model", ["no-such-org/no-such-model", "/nonexistent/model/dir"])
 def test_unavailable_model_says_how_to_provide_it(model):
-    with pytest.raises(ConfigError, match=f"{model!r} is neither a local model directory.*huggingface-cli download {model}.*save_pretrained"):
+    with pytest.raises(ConfigError, match=f"{model!r} is neither a local model directory.*downloads are off.*huggingface-cli download {model}.*save_pretrained"):
         build(model=model)
 
 

@@ -31,12 +31,24 @@ def test_the_comparison_config_trains_jointly():
     assert config.strategy.name == "joint" and config.benchmark.name == "shapes"
 
 
+def script(out, *args, **env):
+    """Runs scripts/loss_comparison.sh for barlow_twins into `out` on one task of the tiny benchmark."""
+    tinier = [*TINY, "benchmark.tasks=[blocks]", "benchmark.train_images=8", "benchmark.test_images=5"]
+    env = {**os.environ, "OUT": str(out), "LOSSES": "barlow_twins", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
+    command = ["bash", str(ROOT / "scripts" / "loss_comparison.sh"), *(a for item in tinier for a in ("--set", item)), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
 def test_script_runs_each_loss_and_prints_the_table(tmp_path):
-    args = [arg for item in TINY for arg in ("--set", item)]
-    env = {**os.environ, "OUT": str(tmp_path), "LOSSES": "barlow_twins", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "loss_comparison.sh"), *args], env=env, capture_output=True, text=True)
+    done = script(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "barlow_twins: done" in done.stdout and "| barlow_twins | " in done.stdout
     assert (tmp_path / "barlow_twins" / "results.json").exists() and (tmp_path / "barlow_twins.log").exists()
-    failed = subprocess.run(["bash", str(ROOT / "scripts" / "loss_comparison.sh"), *args], env=env, capture_output=True, text=True)
-    assert failed.returncode == 1 and "barlow_twins: failed" in failed.stderr  # an existing run is never overwritten silently
+
+
+def test_script_stops_at_a_failed_run_with_its_log(tmp_path):
+    """A run that fails (here: a Python that exits 1 at once; ccrbench's own refusals are tested
+    with the CLI) stops the script with exit 1 and names the log."""
+    failed = script(tmp_path, PYTHON="false")
+    assert failed.returncode == 1 and f"barlow_twins: failed, see {tmp_path}/barlow_twins.log" in failed.stderr
+    assert "barlow_twins: done" not in failed.stdout and "|" not in failed.stdout  # no table of missing runs

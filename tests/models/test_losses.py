@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ccrbench.models.losses import InfoNCELoss, barlow_twins_loss, infonce_loss, max_hinge_loss, sum_hinge_loss
+from ccrbench.models.losses import InfoNCELoss, barlow_twins_loss, infonce_loss, max_hinge_loss, siglip_loss, sum_hinge_loss
 from ccrbench.registry import LOSSES
 
 
@@ -102,7 +102,7 @@ def test_captions_of_the_same_image_are_not_negatives():
     assert float(infonce_loss(im, tx, same)) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("loss", [max_hinge_loss, sum_hinge_loss, infonce_loss, barlow_twins_loss])
+@pytest.mark.parametrize("loss", [max_hinge_loss, sum_hinge_loss, infonce_loss, barlow_twins_loss, siglip_loss])
 def test_a_few_steps_reduce_the_loss(loss):
     torch.manual_seed(0)
     im = torch.randn(16, 8, requires_grad=True)
@@ -122,18 +122,57 @@ def test_a_few_steps_reduce_the_loss(loss):
 def test_infonce_temperature_is_fixed_or_learnable():
     im, tx, t = batch(5, [0, 1, 2, 3, 4])
     fixed = InfoNCELoss(temperature=0.1)
-    assert list(fixed.parameters()) == []  # a buffer: never optimised
+    assert list(fixed.parameters()) == [] and fixed.logit_parameters({}) == {}  # a buffer of the loss: never optimised
     assert float(fixed(im, tx, t)) == pytest.approx(float(infonce_loss(im, tx, t, temperature=0.1)), abs=1e-5)
 
     learnable = LOSSES.build("infonce", {"temperature": 0.1, "learnable": True})
-    (scale,) = learnable.parameters()
+    assert list(learnable.parameters()) == []  # the model holds it
+    (name, start), = learnable.logit_parameters({}).items()
+    assert name == "logit_scale" and start == pytest.approx(math.log(10.0))
+    scale = torch.nn.Parameter(torch.tensor(start))
     opt = torch.optim.SGD([scale], lr=0.1)
-    value = learnable(im, tx, t)
+    value = learnable(im, tx, t, logit_scale=scale)
     assert float(value) == pytest.approx(float(fixed(im, tx, t)), abs=1e-5)  # same start as the fixed one
     value.backward()
     assert scale.grad is not None and float(scale.grad) != 0.0
     opt.step()
     assert float(scale) != pytest.approx(math.log(10.0))  # the temperature moved
+    with pytest.raises(ValueError, match="pass the model's logit_scale"):
+        learnable(im, tx, t)
+    assert float(learnable(im, tx, t, logit_scale=torch.tensor(9.0))) == pytest.approx(float(infonce_loss(im, tx, t, temperature=0.01)), abs=1e-4)  # capped at 100
+
+
+def naive_siglip(im, tx, ids, scale, bias):
+    total = 0.0
+    for i in range(len(ids)):
+        for j in range(len(ids)):
+            z = 1.0 if ids[i] == ids[j] else -1.0
+            total += math.log1p(math.exp(-z * (scale * float(im[i] @ tx[j]) + bias)))  # -log sigmoid
+    return total / len(ids)
+
+
+@pytest.mark.parametrize("ids", [[0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 2, 2]])
+def test_siglip_matches_the_naive_reference(ids):
+    im, tx, t = batch(6, ids)
+    for scale, bias in ((10.0, -10.0), (3.0, 0.5)):
+        assert float(siglip_loss(im, tx, t, scale=scale, bias=bias)) == pytest.approx(naive_siglip(im, tx, ids, scale, bias), rel=1e-5)
+
+
+def test_siglip_registered_with_learnable_or_pretrained_scale_and_bias():
+    im, tx, t = batch(4, [0, 1, 2, 3])
+    fixed = LOSSES.build("siglip", {"temperature": 0.5, "bias": -2.0, "learnable": False})
+    assert float(fixed(im, tx, t)) == pytest.approx(float(siglip_loss(im, tx, t, scale=2.0, bias=-2.0)), rel=1e-5)
+    learnable = LOSSES.build("siglip", {})
+    assert learnable.logit_parameters({}) == {"logit_scale": pytest.approx(math.log(10.0)), "logit_bias": -10.0}  # the paper's start
+    pretrained = LOSSES.build("siglip", {"temperature": "pretrained", "bias": "pretrained"})
+    assert pretrained.logit_parameters({"logit_scale": 1.5, "logit_bias": -3.0}) == {"logit_scale": 1.5, "logit_bias": -3.0}
+    with pytest.raises(ValueError, match="needs a CLIP-family encoder"):
+        pretrained.logit_parameters({})
+    scale, bias = torch.tensor(1.5, requires_grad=True), torch.tensor(-3.0, requires_grad=True)
+    value = pretrained(im, tx, t, logit_scale=scale, logit_bias=bias)
+    assert float(value) == pytest.approx(float(siglip_loss(im, tx, t, scale=math.exp(1.5), bias=-3.0)), rel=1e-5)
+    value.backward()
+    assert float(scale.grad) != 0 and float(bias.grad) != 0
 
 
 def test_barlow_twins_is_registered_with_its_weight():

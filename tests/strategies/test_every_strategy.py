@@ -2,22 +2,19 @@
 registering it) and for the example plugin of CONTRIBUTING.md. Each runs with its defaults
 on two tiny tasks of the built-in benchmark."""
 
-import inspect
 import json
+from collections import defaultdict
 import math
-import typing
 
 import pytest
-import torch
-from avalanche.training.plugins import EvaluationPlugin
 
 import ccrbench  # noqa: F401 - fills the registries
 import ccrbench.strategies.template as template
 from ccrbench.config import apply_overrides, from_dict, to_dict
-from ccrbench.evaluation.plugin import RetrievalMetrics
-from ccrbench.registry import BENCHMARKS, LOSSES, STRATEGIES, ConfigError, _arg_docs, describe
-from ccrbench.runner import build_model, run, seed_everything
-from ccrbench.strategies import RetrievalTemplate, StrategyPlugin
+from ccrbench.registry import STRATEGIES, ConfigError, describe
+from ccrbench.runner import run
+from ccrbench.strategies import StrategyPlugin
+from tests.contract import assert_documented_keyword_keys
 from tests.tiny import TINY
 
 EXAMPLE = "example_plugins.my_plugin:L2Anchor"
@@ -93,13 +90,7 @@ def test_state_survives_a_checkpoint(name, uninterrupted, tmp_path, monkeypatch)
 def test_is_a_plugin_whose_keys_are_keyword_only_typed_and_documented(name):
     obj = STRATEGIES.get(name)
     assert isinstance(STRATEGIES.build(name, {}), StrategyPlugin)
-    params = inspect.signature(obj).parameters.values()
-    assert all(p.kind is p.KEYWORD_ONLY for p in params), "config keys must be keyword-only"
-    hints = typing.get_type_hints(obj.__init__)
-    keys = STRATEGIES.parameters(name)
-    assert not [k for k in keys if k not in hints], "every config key needs a type hint"
-    docs = _arg_docs(inspect.getdoc(obj) or "")
-    assert not [k for k in keys if not docs.get(k)], "every config key needs an entry under Args: in the class docstring"
+    keys, docs = assert_documented_keyword_keys(STRATEGIES, name)
     listed = describe(obj).splitlines()  # what `ccrbench list --details` prints
     assert [line.split(":")[0] for line in listed] == list(keys)
     assert all(line.endswith(docs[k]) for line, k in zip(listed, keys))
@@ -112,35 +103,36 @@ def test_running_leaves_the_callers_config_unchanged(name, uninterrupted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_training_leaves_the_callers_plugin_list_unchanged(name):
-    config = tiny_config(name)
-    seed_everything(0)
-    bm = BENCHMARKS.build("shapes", config.benchmark.options)
-    plugin = STRATEGIES.build(name, config.strategy.options)
-    plugins = [plugin]
-    model = build_model(config, bm.train_captions)
-    strategy = RetrievalTemplate(
-        model=model,
-        optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-        criterion=LOSSES.build("infonce", {}),
-        train_mb_size=config.train.batch_size,
-        train_epochs=1,
-        eval_mb_size=config.eval.batch_size,
-        plugins=plugins,
-        evaluator=EvaluationPlugin(RetrievalMetrics(), loggers=[]),
-    )
-    for experience in plugin.training_experiences(list(bm.train_stream)):
-        strategy.train(experience)
-    assert len(plugins) == 1 and plugins[0] is plugin
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_decoupled_mode_needs_and_uses_a_branches_option(name, tmp_path):
-    config = tiny_config(name, "decoupled=true")
+def test_decoupled_mode_needs_and_uses_a_branches_option(name, tmp_path, monkeypatch):
+    """Both models of a decoupled run see the same batches, in training and in any importance pass."""
     if "branches" not in STRATEGIES.parameters(name):
         with pytest.raises(ConfigError, match="no 'branches' option"):
-            run(config, tmp_path, progress=False)
+            tiny_config(name, "decoupled=true")
         return
+    config = tiny_config(name, "decoupled=true")
+    trained, passes = defaultdict(list), defaultdict(list)
+    real_unpack, cls = template.RetrievalTemplate._unpack_minibatch, STRATEGIES.get(name)
+
+    def record_batch(self):
+        real_unpack(self)
+        if self.is_training:
+            trained[id(self)].append(self.mbatch.image_ids.tolist())
+
+    monkeypatch.setattr(template.RetrievalTemplate, "_unpack_minibatch", record_batch)
+    if hasattr(cls, "importance"):
+        real_importance = cls.importance
+
+        def record_importance(self, strategy, params, batches):
+            batches = list(batches)
+            passes[id(strategy)].append([b.image_ids.tolist() for b in batches])
+            return real_importance(self, strategy, params, iter(batches))
+
+        monkeypatch.setattr(cls, "importance", record_importance)
     results = run(config, tmp_path, progress=False)
     assert results["complete"] and results["stages"][-1]["tasks"] == [0, 1]
     assert {"i2t_r1", "t2i_r1"} <= set(results["final"]["reindex"]["all"])  # one model per direction, merged
+    image_model, text_model = trained.values()
+    assert len(image_model) > 2 and image_model == text_model
+    if hasattr(cls, "importance"):
+        image_passes, text_passes = passes.values()
+        assert len(image_passes) == 2 and image_passes == text_passes

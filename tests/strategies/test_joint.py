@@ -12,7 +12,15 @@ def test_task_batch_sampler_never_mixes_tasks_and_covers_everything():
     assert len(batches) == len(sampler) == 3 + 2 + 2
     assert sorted(i for b in batches for i in b) == list(range(len(labels)))
     assert all(len({labels[i] for i in b}) == 1 for b in batches)
-    assert len({labels[b[0]] for b in batches[:4]}) > 1 or len(batches) < 4  # tasks are interleaved
+
+
+def test_task_batch_sampler_interleaves_tasks_anew_every_epoch():
+    labels = [0] * 40 + [1] * 40
+    sampler = TaskBatchSampler(labels, batch_size=4)
+    torch.manual_seed(0)
+    first, second = ([labels[b[0]] for b in sampler] for _ in range(2))
+    assert sum(a != b for a, b in zip(first, first[1:])) > 1  # not one task after the other (one switch)
+    assert first != second  # each epoch draws its own interleaving
 
 
 def test_joint_no_ctnp_batches_hold_one_task():

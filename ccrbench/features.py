@@ -1,6 +1,6 @@
 """`ccrbench features`: a file benchmark's image features, in the VSE++ precomp layout.
 
-Every image of the benchmark's train and test splits (all tasks, in task order) goes
+Every image of the benchmark's train, val and test splits (all tasks, in task order) goes
 through a registered image encoder (initialised from the run seed, in eval mode); the
 outputs land in `{out}/{split}_ims.npy` with `{split}_caps.txt` and `{split}_ids.txt`,
 which the benchmark reads back with `mode: features`.
@@ -8,19 +8,21 @@ which the benchmark reads back with `mode: features`.
 Resumable: each split is computed in chunks of images, each saved on its own under
 `{out}/.partial-*`; a rerun skips the chunks that exist and the splits that are
 finished (`manifest.json` records each finished split's fingerprint: encoder, seed,
-image size, image ids and captions). Every file is written to a temporary name and
-moved into place with os.replace, so an interrupted run never leaves a half file.
+image size, image ids and captions). Every file is written with `io.write_atomic`, so
+an interrupted run never leaves a half file.
+
+An application command like `runner`: it reads a run config and builds an encoder for
+a benchmark, so it sits above benchmarks and models.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -28,10 +30,12 @@ from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
-from ccrbench.benchmarks.files import FILE_BENCHMARKS, SPLITS, DataError, load_json, precomp_paths, under
-from ccrbench.io import write_atomic
+from ccrbench.benchmarks.files.precomp import precomp_paths
+from ccrbench.benchmarks.files.reading import DataError, load_json, under
+from ccrbench.benchmarks.files.tasks import SPLITS
 from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
-from ccrbench.registry import BENCHMARKS, ENCODERS, ConfigError
+from ccrbench.io import write_atomic
+from ccrbench.registry import BENCHMARKS, ENCODERS, FILE_BENCHMARKS, ConfigError
 
 
 def features_config(path: str | Path, overrides: Sequence[str], encoder: str) -> RunConfig:
@@ -96,16 +100,14 @@ def _extract_split(
 def _concatenate(chunks: list[Path], path: Path, rows: int) -> None:
     """Writes the chunks one after the other into one float32 .npy at `path` (atomically)."""
     width = np.load(chunks[0], mmap_mode="r").shape[1]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, width))
-    row = 0
-    for chunk in chunks:
-        part = np.load(chunk)
-        out[row : row + len(part)] = part
-        row += len(part)
-    out.flush()
-    del out
-    os.replace(tmp, path)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (rows, width)}
+
+    def write(f: BinaryIO) -> None:
+        np.lib.format.write_array_header_1_0(f, header)
+        for chunk in chunks:
+            f.write(np.ascontiguousarray(np.load(chunk), dtype=np.float32).tobytes())
+
+    write_atomic(path, write, binary=True)
 
 
 def extract_features(
@@ -150,6 +152,8 @@ def extract_features(
     outcome: dict[str, str] = {"out": str(folder)}
     for split in SPLITS:
         tasks = getattr(data, split)
+        if tasks is None:  # no validation split
+            continue
         ids = [i for s in tasks for i in s.image_ids]
         captions = [caps for s in tasks for caps in s.captions]
         fingerprint = _fingerprint(identity, ids, captions)
