@@ -145,7 +145,8 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
+def build_section(cls: type, data: Any, where: str) -> Any:
+    """A frozen config dataclass `cls` from a mapping, every key checked (`where` names it in errors)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -162,7 +163,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if "registry" in f.metadata:
             kwargs[name] = _build_component(f.metadata["registry"], value, path, default=f.default_factory().name)
         elif dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, path)
+            kwargs[name] = build_section(hint, value, path)
         else:
             kwargs[name] = coerce(value, hint, where=path)
     config = cls(**kwargs)
@@ -187,7 +188,7 @@ def _build_component(registry: Registry, value: Any, where: str, *, default: str
 
 def from_dict(data: Mapping[str, Any]) -> RunConfig:
     """Builds and checks a RunConfig (missing keys take their defaults)."""
-    config = _build(RunConfig, data or {}, "")
+    config = build_section(RunConfig, data or {}, "")
     _check_combination(config)
     return config
 

@@ -11,6 +11,11 @@ from typing import IO, Any
 from ccrbench.registry import ConfigError
 
 
+def cache_dir() -> Path:
+    """Where derived data is cached (`CCRBENCH_CACHE`, default ~/.cache/ccrbench)."""
+    return Path(os.environ.get("CCRBENCH_CACHE", Path.home() / ".cache" / "ccrbench"))
+
+
 def write_atomic(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = False) -> None:
     """Writes `path` through a temporary file and os.replace, so it is whole or absent.
 

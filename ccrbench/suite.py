@@ -46,7 +46,8 @@ class SuiteRun:
     config: RunConfig
 
 
-def _expand(mapping: dict[str, Any]) -> list[list[tuple[str, Any]]]:
+def grid_points(mapping: dict[str, Any]) -> list[list[tuple[str, Any]]]:
+    """Every combination of a {key: value or list of values} mapping, as (key, value) lists."""
     keys = list(mapping)
     values = [v if isinstance(v, list) else [v] for v in mapping.values()]
     return [list(zip(keys, combo)) for combo in itertools.product(*values)]
@@ -103,8 +104,8 @@ def expand_spec(spec: dict[str, Any], path: Path) -> list[SuiteRun]:
     base = read_yaml(path.parent / spec["base"]) if "base" in spec else {}
     selection = load_selection(path.parent / spec["selection"]) if "selection" in spec else {}
     common = list(spec.get("set", []))
-    variants = [_expand(v) for v in spec.get("variants", [{}])]
-    axes = _expand(spec.get("axes", {}))
+    variants = [grid_points(v) for v in spec.get("variants", [{}])]
+    axes = grid_points(spec.get("axes", {}))
     runs: dict[str, SuiteRun] = {}
     for variant in itertools.chain.from_iterable(variants):
         for axis in axes:
@@ -127,7 +128,7 @@ def expand_spec(spec: dict[str, Any], path: Path) -> list[SuiteRun]:
 def run_status(out: Path) -> str:
     """'done', 'partial' (started, not finished) or 'new'."""
     results = out / "results.json"
-    if results.exists() and json.loads(results.read_text()).get("complete"):
+    if results.exists() and read_json(results).get("complete"):
         return "done"
     return "partial" if out.exists() and any(out.iterdir()) else "new"
 

@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ccrbench.config import _build
+from ccrbench.config import build_section
 from ccrbench.evaluation.protocol import AVERAGE, DIRECTIONS, POLICIES
 from ccrbench.io import read_json, write_atomic
 from ccrbench.registry import ConfigError
-from ccrbench.suite import SuiteRun, _expand, expand_spec, read_suite, run_runs, run_status
+from ccrbench.suite import SuiteRun, expand_spec, grid_points, read_suite, run_runs, run_status
 
 TUNE_KEYS = ("base", "set", "axes", "criterion", "selection", "strategies")
 MAX_VALUES = 4  # the same small budget for every strategy: at most this many values per key
@@ -84,7 +84,7 @@ def tune_grid(path: str | Path) -> tuple[Criterion, Path | None, list[GridPoint]
     """
     path = Path(path)
     spec = read_suite(path, TUNE_KEYS)
-    criterion = _build(Criterion, spec.get("criterion", {}), "criterion")
+    criterion = build_section(Criterion, spec.get("criterion", {}), "criterion")
     selection = path.parent / spec["selection"] if "selection" in spec else None
     strategies = spec.get("strategies")
     if not isinstance(strategies, dict) or not strategies:
@@ -100,7 +100,7 @@ def tune_grid(path: str | Path) -> tuple[Criterion, Path | None, list[GridPoint]
         for key, values in grid.items():
             if not isinstance(values, list) or not 1 <= len(values) <= MAX_VALUES:
                 raise ConfigError(f"{path}: strategies.{name}.{key}: expected a list of 1 to {MAX_VALUES} values, got {values!r}")
-        for overrides in _expand(grid):
+        for overrides in grid_points(grid):
             runs = expand_spec(
                 {
                     **({"base": spec["base"]} if "base" in spec else {}),

@@ -2,7 +2,7 @@ import json
 
 import ccrbench.strategies.template as template
 from ccrbench.cli import main
-from tests.tiny import TINY
+from tests.tiny import TINY, interrupt_training
 
 
 def run_cli(out, *extra, resume=False):
@@ -16,20 +16,11 @@ def test_the_cli_resumes_an_interrupted_run_and_never_overwrites_it(tmp_path, mo
     """That a resumed run gives the uninterrupted metrics is checked for every strategy in
     tests/strategies/test_every_strategy.py; here, what the command line does around it."""
     strategy = "ewc"
-    real_train = template.RetrievalTemplate.train
-    calls = []
-
-    def crash_on_second_experience(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("simulated crash")
-        return real_train(self, *args, **kwargs)
-
-    monkeypatch.setattr(template.RetrievalTemplate, "train", crash_on_second_experience)
+    resume_training = interrupt_training(monkeypatch, at_call=2)
     assert run_cli(tmp_path / "crash", f"strategy={strategy}") == 130  # Ctrl-C
     partial = json.loads((tmp_path / "crash" / "results.json").read_text())
     assert not partial["complete"] and len(partial["stages"]) == 1
-    monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)
+    resume_training()
 
     assert run_cli(tmp_path / "crash", f"strategy={strategy}") == 2  # no silent overwrite
     assert run_cli(tmp_path / "crash", f"strategy={strategy}", "train.lr=0.1", resume=True) == 2  # other config

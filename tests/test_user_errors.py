@@ -6,12 +6,11 @@ import shutil
 import pytest
 import torch
 
-import ccrbench.strategies.template as template
 from ccrbench.cli import main
 from ccrbench.config import from_dict, load_config
 from ccrbench.registry import ConfigError
 from ccrbench.runner import open_run_dir
-from tests.tiny import TINY, run_args
+from tests.tiny import TINY, interrupt_training, run_args
 
 
 def one_line_error(capsys, *fragments):
@@ -164,23 +163,14 @@ def test_resuming_a_finished_run_does_nothing(finished, tmp_path, capsys):
 
 
 def test_ctrl_c_exits_130_with_the_resume_command(tmp_path, monkeypatch, capsys):
-    real_train = template.RetrievalTemplate.train
-    calls = []
-
-    def interrupt_second_experience(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_train(self, *args, **kwargs)
-
-    monkeypatch.setattr(template.RetrievalTemplate, "train", interrupt_second_experience)
+    resume_training = interrupt_training(monkeypatch, at_call=2)
     out = tmp_path / "run"
     args = run_args(out, flags=["--overwrite"])
     assert main(args) == 130
     err = one_line_error(capsys, "interrupted", f"{out}", "blocks", "--resume")
     command = err.partition("continue with: ")[2]
     assert command.startswith("ccrbench run ") and "--overwrite" not in command
-    monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)
+    resume_training()
     assert main(command.split()[1:]) == 0  # the printed command works
     assert json.loads((out / "results.json").read_text())["complete"]
 
@@ -196,3 +186,12 @@ def test_full_disk_is_a_clean_message_and_leaves_no_temp_file(tmp_path, monkeypa
     assert main(run_args(out)) == 2
     one_line_error(capsys, "No space left on device", "checkpoint.pt")
     assert not list(out.glob(".*.tmp")) and json.loads((out / "results.json").read_text())["stages"]
+
+
+def test_a_suite_names_a_corrupt_results_file_instead_of_a_traceback(tmp_path):
+    from ccrbench.suite import run_status
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text('{"complete": tru')
+    with pytest.raises(ConfigError, match=r"run/results.json: not valid JSON"):
+        run_status(tmp_path / "run")

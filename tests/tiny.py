@@ -18,3 +18,21 @@ TINY = [
 def run_args(out, *extra, flags=()):
     """`ccrbench run` arguments of a quiet tiny run into `out`, with more --set items and flags."""
     return ["run", "--quiet", "--out", str(out), *flags, *(a for item in [*TINY, *extra] for a in ("--set", item))]
+
+
+def interrupt_training(monkeypatch, *, at_call: int):
+    """Makes the `at_call`-th `RetrievalTemplate.train` call raise KeyboardInterrupt (a crash or a
+    Ctrl-C in the middle of a run); returns a function that restores normal training."""
+    import ccrbench.strategies.template as template
+
+    real_train = template.RetrievalTemplate.train
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt("simulated crash")
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(template.RetrievalTemplate, "train", interrupted)
+    return lambda: monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)

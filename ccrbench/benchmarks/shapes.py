@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,7 +26,7 @@ from annotated_types import Ge, MinLen
 from PIL import Image, ImageDraw
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, TensorImages, make_benchmark
-from ccrbench.io import write_atomic
+from ccrbench.io import cache_dir, write_atomic
 from ccrbench.registry import register_benchmark
 
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -298,17 +297,13 @@ def generate_task(
     return images, captions
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("CCRBENCH_CACHE", Path.home() / ".cache" / "ccrbench"))
-
-
 def _load_or_generate(
     domain: int, split: str, count: int, image_size: int, seed: int, colour_shift: float
 ) -> tuple[np.ndarray, list[list[str]]]:
     key = json.dumps(
         {"v": 3, "domain": domain, "split": split, "n": count, "size": image_size, "seed": seed, "shift": colour_shift}
     )
-    path = _cache_dir() / "shapes" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
+    path = cache_dir() / "shapes" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
     if path.exists():
         with np.load(path) as f:
             return f["images"], json.loads(str(f["captions"]))

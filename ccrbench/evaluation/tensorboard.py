@@ -37,6 +37,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
+from ccrbench.config import flatten
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, TaskEmbeddings
 
 SCOPE_LABELS = {AVERAGE: "average (known task)", ALL_TASKS: "all tasks (unknown task)"}
@@ -172,18 +173,6 @@ def log_layout(writer: SummaryWriter, record: Mapping[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- hparams
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists become strings (the hparams plugin takes scalars)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return out
-
-
 def hparam_values(config: dict[str, Any]) -> dict[str, str | bool | float]:
     """A config dict flattened to HPARAMS values: `strategy` (the component's name),
     `strategy.lam`, ...; ints become strings (shown as written, not as floats)."""

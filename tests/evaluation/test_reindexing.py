@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import ccrbench.strategies.template as template
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.evaluation.drift_report import budget_curve, diagnostics_per_stage
 from ccrbench.evaluation.plots import budget_curves, diagnostics_curves
@@ -17,7 +16,7 @@ from ccrbench.evaluation.report import markdown_report
 from ccrbench.evaluation.reindexing import BudgetedIndexes, budget_items, knn_drift, policy_name, refresh, select_items
 from ccrbench.registry import ConfigError
 from ccrbench.runner import run
-from tests.tiny import TINY
+from tests.tiny import TINY, interrupt_training
 
 BUDGETS = "eval.reindex_budget=[0.0, 1.0, 0.5, 4, 1000]"
 
@@ -116,19 +115,10 @@ def test_zero_and_full_budgets_reproduce_no_reindex_and_reindex_exactly(three_ta
 
 
 def test_partial_indexes_survive_a_checkpoint(three_tasks, tmp_path, monkeypatch):
-    real_train = template.RetrievalTemplate.train
-    calls = []
-
-    def crash_in_last_stage(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt("simulated crash")
-        return real_train(self, *args, **kwargs)
-
-    monkeypatch.setattr(template.RetrievalTemplate, "train", crash_in_last_stage)
+    resume_training = interrupt_training(monkeypatch, at_call=3)
     with pytest.raises(KeyboardInterrupt):
         run(tiny(), tmp_path, progress=False)
-    monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)
+    resume_training()
     run(tiny(), tmp_path, resume=True, progress=False)
     resumed = json.loads((tmp_path / "results.json").read_text())
     assert resumed["stages"] == three_tasks["stages"]

@@ -15,7 +15,7 @@ from ccrbench.registry import STRATEGIES, ConfigError, describe
 from ccrbench.runner import run
 from ccrbench.strategies import StrategyPlugin
 from tests.contract import assert_documented_keyword_keys
-from tests.tiny import TINY
+from tests.tiny import TINY, interrupt_training
 
 EXAMPLE = "example_plugins.my_plugin:L2Anchor"
 NAMES = [*STRATEGIES.names(), EXAMPLE]
@@ -62,19 +62,10 @@ def test_state_survives_a_checkpoint(name, uninterrupted, tmp_path, monkeypatch)
     resumed, a run ends with the uninterrupted run's metrics; resuming a finished run trains nothing."""
     full, _, _ = uninterrupted(name)
     config = tiny_config(name)
-    real_train = template.RetrievalTemplate.train
-    calls = []
-
-    def crash_in_last_stage(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == len(full["stages"]):
-            raise KeyboardInterrupt("simulated crash")
-        return real_train(self, *args, **kwargs)
-
-    monkeypatch.setattr(template.RetrievalTemplate, "train", crash_in_last_stage)
+    resume_training = interrupt_training(monkeypatch, at_call=len(full["stages"]))
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path, progress=False)
-    monkeypatch.setattr(template.RetrievalTemplate, "train", real_train)
+    resume_training()
     run(config, tmp_path, resume=True, progress=False)
     assert results_of(tmp_path)["stages"] == full["stages"]
 

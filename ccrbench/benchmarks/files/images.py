@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 from torchvision import transforms
 from tqdm.auto import tqdm
 
-from ccrbench.benchmarks.files.reading import DataError, cache_dir
-from ccrbench.io import write_atomic
+from ccrbench.benchmarks.files.reading import DataError
+from ccrbench.io import cache_dir, write_atomic
 from ccrbench.registry import ConfigError
 
 BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ccrbench.io import write_atomic
+from ccrbench.io import cache_dir, write_atomic
 from ccrbench.registry import ConfigError
 
 T = TypeVar("T")
@@ -24,11 +24,6 @@ _BYTE = re.compile(r"\(byte (\d+)\)")
 
 class DataError(ConfigError):
     """A data file is missing, malformed or inconsistent with the others."""
-
-
-def cache_dir() -> Path:
-    """Where derived data is cached (`CCRBENCH_CACHE`, default ~/.cache/ccrbench)."""
-    return Path(os.environ.get("CCRBENCH_CACHE", Path.home() / ".cache" / "ccrbench"))
 
 
 def under(root: str | Path, path: str) -> Path:
