@@ -59,9 +59,9 @@ def hardest_negative_margins(image: Tensor, text: Tensor, text_to_image: Tensor,
     n, m = image.shape[0], text.shape[0]
     if n < 2:
         return {f"{d}_margin": math.nan for d in directions}
-    i2t = torch.empty(n)
-    t2i_neg = torch.full((m,), -math.inf)
-    captions = torch.arange(m)
+    i2t = torch.empty(n, device=image.device)
+    t2i_neg = torch.full((m,), -math.inf, device=image.device)
+    captions = torch.arange(m, device=image.device)
     rows = max(1, CHUNK_ELEMENTS // max(m, 1))
     for start in range(0, n, rows):
         stop = min(start + rows, n)
@@ -69,7 +69,7 @@ def hardest_negative_margins(image: Tensor, text: Tensor, text_to_image: Tensor,
         own = (text_to_image >= start) & (text_to_image < stop)  # [M], captions of this chunk's images
         own_rows, own_cols = text_to_image[own] - start, captions[own]
         if "i2t" in directions:
-            best = torch.full((stop - start,), -math.inf).scatter_reduce(0, own_rows, scores[own_rows, own_cols], "amax")  # [c]
+            best = torch.full((stop - start,), -math.inf, device=image.device).scatter_reduce(0, own_rows, scores[own_rows, own_cols], "amax")  # [c]
         scores[own_rows, own_cols] = -math.inf  # only negatives are left
         if "i2t" in directions:
             i2t[start:stop] = best - scores.amax(1)
@@ -98,8 +98,9 @@ def cross_task_topk(image: Tensor, text: Tensor, image_task: Tensor, text_task: 
         {"i2t": FloatTensor [N], "t2i": FloatTensor [M]} in [0, 1], for the requested directions.
     """
     n, m = image.shape[0], text.shape[0]
-    i2t = torch.empty(n)
-    col_scores, col_rows = torch.empty(0, m), torch.empty(0, m, dtype=torch.long)  # running top-k of every caption
+    i2t = torch.empty(n, device=image.device)
+    col_scores = torch.empty(0, m, device=image.device)  # running top-k of every caption: scores and image rows
+    col_rows = torch.empty(0, m, dtype=torch.long, device=image.device)
     rows = max(1, CHUNK_ELEMENTS // max(m, 1))
     for start in range(0, n, rows):
         scores = image[start : start + rows] @ text.T  # [c, M]
@@ -178,8 +179,9 @@ def stage_diagnostics(
     tasks = sorted(current)
     out = {str(t): task_diagnostics(current[t], stored[t], directions) for t in tasks}
     union = concat_tasks([current[t] for t in tasks])
-    image_task = torch.cat([torch.full((current[t].image.shape[0],), t) for t in tasks])  # [N]
-    text_task = torch.cat([torch.full((current[t].text.shape[0],), t) for t in tasks])  # [M]
+    device = union.image.device
+    image_task = torch.cat([torch.full((current[t].image.shape[0],), t, device=device) for t in tasks])  # [N]
+    text_task = torch.cat([torch.full((current[t].text.shape[0],), t, device=device) for t in tasks])  # [M]
     out[ALL_TASKS] = {}
     tops = cross_task_topk(union.image, union.text, image_task, text_task, k=k, directions=directions)
     for d in directions:

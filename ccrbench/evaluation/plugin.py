@@ -5,6 +5,8 @@ test database embeddings are stored; later stages query that stored database und
 the no-reindex policy, and a freshly embedded one under the reindex policy. Budgeted
 partial-reindexing policies keep databases of their own that evolve stage by stage
 (`reindexing.py`), and every stage also records the drift diagnostics (`diagnostics.py`).
+Ranks and diagnostics are computed on the strategy's device (a GPU's matrix products);
+stored databases live in CPU memory (bounded GPU memory, device-free checkpoints).
 """
 
 from __future__ import annotations
@@ -84,15 +86,16 @@ class RetrievalMetrics(PluginMetric[dict]):
 
     def after_eval_iteration(self, strategy: Any) -> None:
         image_emb, text_emb = strategy.mb_output
-        self._batches.append(TaskEmbeddings(image_emb.detach().cpu(), text_emb.detach().cpu(), strategy.mb_text_to_image.cpu()))
+        self._batches.append(TaskEmbeddings(image_emb.detach(), text_emb.detach(), strategy.mb_text_to_image))  # on the device
 
     def after_eval_exp(self, strategy: Any) -> None:
         task = strategy.experience.task_label
         if task not in self.stored and task not in self.pending:
             raise ValueError(f"task {task} is evaluated before it was learned; evaluate only seen tasks")
-        emb = concat_tasks(self._batches)  # batch-local caption links become database-wide
+        emb = concat_tasks(self._batches)  # batch-local caption links become database-wide, on the device
         self.current[task] = emb
         if task in self.pending:  # indexing: the database is stored as embedded right after learning
+            emb = emb.to("cpu")
             self.stored[task] = emb
             self.pending.discard(task)
             self._indexed_now.add(task)
@@ -105,10 +108,12 @@ class RetrievalMetrics(PluginMetric[dict]):
         stage = strategy.clock.train_exp_counter - 1
         tasks = sorted(self.current)
         clock = [time.perf_counter()]
-        eligible, spent = self.budgeted.reindex(stage, self.current, [t for t in tasks if t not in self._indexed_now])
+        on_cpu = {t: e.to("cpu") for t, e in self.current.items()}
+        eligible, spent = self.budgeted.reindex(stage, on_cpu, [t for t in tasks if t not in self._indexed_now])
         clock.append(time.perf_counter())
-        stored = {t: self.stored[t] for t in tasks}
-        partial = {name: {t: db[t] for t in tasks} for name, db in self.budgeted.databases.items()}
+        device = strategy.device
+        stored = {t: self.stored[t].to(device) for t in tasks}
+        partial = {name: {t: db[t].to(device) for t in tasks} for name, db in self.budgeted.databases.items()}
         ranks = stage_ranks(self.current, {"reindex": self.current, "noreindex": stored, **partial}, directions=self.directions)
         metrics = metrics_from_ranks(ranks, ks=self.ks)
         clock.append(time.perf_counter())

@@ -33,6 +33,10 @@ class TaskEmbeddings:
     text: Tensor
     text_to_image: Tensor
 
+    def to(self, device: torch.device | str) -> "TaskEmbeddings":
+        """The same database on `device` (itself when it is there already)."""
+        return TaskEmbeddings(self.image.to(device), self.text.to(device), self.text_to_image.to(device))
+
 
 def concat_tasks(parts: list[TaskEmbeddings]) -> TaskEmbeddings:
     """The union of several databases (unknown task): rows stacked, caption links offset."""
