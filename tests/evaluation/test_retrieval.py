@@ -107,3 +107,21 @@ def test_bad_inputs_are_named():
         retrieval_ranks(images, texts, t2i[:-1])
     with pytest.raises(ValueError, match="outside"):
         retrieval_ranks(images, texts, t2i + 4)
+
+
+@pytest.mark.parametrize("collapsed", [False, True], ids=["duplicates", "collapsed"])
+def test_full_tiles_count_like_the_definition(collapsed):
+    # Tiles of 128 x 256: the counts go through the uint8 block sums; a collapsed embedding
+    # (every score tied) makes every count the whole line, beyond what one uint8 holds.
+    images, texts, t2i = random_data(128, [2] * 128, dim=16, seed=5, noise=0.5)
+    images, texts, t2i = images.repeat(2, 1), torch.cat([texts, texts]), torch.cat([t2i, t2i + 128])  # exact ties
+    if collapsed:
+        images, texts = torch.ones_like(images) / 4, torch.ones_like(texts) / 4
+    ranks = retrieval_ranks(images, texts, t2i, tile=(128, 256))
+    exact = (images.double() @ texts.double().T).numpy()
+    own = t2i.numpy()
+    t2i_ref = [(np.delete(exact[:, j], own[j]) >= exact[own[j], j]).sum() for j in range(len(texts))]
+    i2t_ref = [(exact[i, own != i] >= exact[i, own == i].max()).sum() for i in range(len(images))]
+    assert ranks["t2i"].tolist() == t2i_ref and ranks["i2t"].tolist() == i2t_ref
+    if collapsed:
+        assert set(t2i_ref) == {len(images) - 1} and set(i2t_ref) == {len(texts) - 2}
