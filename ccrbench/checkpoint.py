@@ -39,6 +39,7 @@ def learner_state(learner: Any) -> dict[str, Any]:
         "model": strategy.model.state_dict(),
         "optimizer": strategy.optimizer.state_dict(),
         "criterion": strategy._criterion.state_dict(),
+        "scaler": strategy.scaler.state_dict(),  # fp16's loss scale ({} for other precisions)
         "plugin": learner.plugin.state_dict(),
         "metrics": learner.metrics.state_dict(),
         "clock": dict(vars(strategy.clock)),
@@ -51,6 +52,8 @@ def load_learner_state(learner: Any, state: dict[str, Any]) -> None:
     strategy.model.load_state_dict(state["model"])
     strategy.optimizer.load_state_dict(state["optimizer"])
     strategy._criterion.load_state_dict(state["criterion"])
+    if state.get("scaler"):  # saved by fp16 runs only (the precision is part of the compared config)
+        strategy.scaler.load_state_dict(state["scaler"])
     learner.plugin.load_state_dict(state["plugin"])
     learner.metrics.load_state_dict(state["metrics"])
     vars(strategy.clock).update(state["clock"])

@@ -15,6 +15,7 @@ from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigEr
 
 def _run(args: argparse.Namespace) -> int:
     from ccrbench.config import load_config
+    from ccrbench.distributed import is_main
     from ccrbench.evaluation.report import CL_METRICS, paper_table, stage_table
     from ccrbench.runner import run
 
@@ -22,6 +23,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / (Path(args.config).stem if args.config else "default"))
     args.run_dir = out  # for the message on Ctrl-C
     results = run(config, out, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
+    if not is_main():  # under torchrun, the main process reports
+        return 0
     k = 10 if 10 in config.eval.ks else max(config.eval.ks)  # R@10, the paper's measure, when evaluated
     print(f"\n{config.strategy.name} on {config.benchmark.name}: Recall@{k} after the last task\n")
     print(paper_table(results, metric=f"r{k}"))

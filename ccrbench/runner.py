@@ -13,7 +13,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -23,8 +23,10 @@ import numpy as np
 import torch
 import yaml
 from avalanche.training.plugins import EvaluationPlugin
+from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
+from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, flatten, from_dict, to_dict
@@ -158,12 +160,29 @@ class Learner:
     metrics: RetrievalMetrics
 
 
+def refuse_batch_statistics(model: nn.Module) -> None:
+    """Raises ConfigError when the model trains BatchNorm running statistics: with several
+    processes each would keep its own (each sees only its part of the batch). They are refused
+    rather than converted to SyncBatchNorm, which torch runs on GPUs only, so a CPU and a
+    GPU launch would differ; GroupNorm has no running statistics to share."""
+    model.train()  # frozen BatchNorm layers (pretrained backbones) stay in eval mode
+    names = [name for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    if names:
+        raise ConfigError(
+            f"model: BatchNorm layers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) would keep different running "
+            f"statistics on each of the {distributed.world_size()} processes; use model.image_encoder.norm=group, freeze them, "
+            "or train on one process"
+        )
+
+
 def build_learner(
-    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
+    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
 ) -> Learner:
     """Model, loss, optimizer, strategy plugin and evaluator for one model of the run (its
-    training curves go to `writer`; the runner logs the evaluation)."""
+    training curves go to `writer`, if any; the runner logs the evaluation)."""
     model = build_model(config, benchmark.train_captions)
+    if distributed.world_size() > 1:
+        refuse_batch_statistics(model)
     criterion = LOSSES.build(config.loss.name, config.loss.options)
     if hasattr(criterion, "logit_parameters"):  # a learnable temperature becomes a model parameter
         try:
@@ -191,8 +210,13 @@ def build_learner(
         train_mb_size=config.train.batch_size,
         train_epochs=config.train.epochs,
         eval_mb_size=config.eval.batch_size,
-        device=config.device,
-        plugins=[plugin, ProgressBar(enabled=progress), DataWaitMeter(enabled=progress), TrainingCurves(writer, prefix="" if len(directions) > 1 else f"{directions[0]} model/")],
+        device=distributed.device(config.device),
+        plugins=[
+            plugin,
+            ProgressBar(enabled=progress),
+            DataWaitMeter(enabled=progress),
+            *([TrainingCurves(writer, prefix="" if len(directions) > 1 else f"{directions[0]} model/")] if writer is not None else []),
+        ],
         evaluator=evaluator,
         grad_clip=config.train.grad_clip,
         num_workers=config.train.num_workers,
@@ -202,7 +226,7 @@ def build_learner(
     return Learner(strategy=strategy, plugin=plugin, metrics=metrics)
 
 
-def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, progress: bool) -> list[Learner]:
+def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, progress: bool) -> list[Learner]:
     """One learner answering both directions; or, with `decoupled`, one per direction, each
     protecting only its query branch (image for image->text, text for text->image)."""
     if not config.decoupled:
@@ -314,6 +338,11 @@ def run(
     With `resume`, continues from the last finished stage of `out`; the final metrics
     equal those of an uninterrupted run.
 
+    Started by torchrun on several processes, they train the run together (see
+    `ccrbench.distributed`: `train.batch_size` is the global batch); the main process alone
+    holds and writes `out`, evaluates and logs, the others wait for it at the next stage.
+    The checkpoint does not depend on the number of processes: a run resumes onto any.
+
     Returns:
         The results dict (also in results.json).
 
@@ -323,6 +352,7 @@ def run(
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: choose one (continue the run, or replace it)")
     out = Path(out)
+    distributed.init(config.device)
     config = resolve_threads(config)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -335,13 +365,21 @@ def run(
 def _run(config: RunConfig, out: Path, *, overwrite: bool, resume: bool, progress: bool, experiment: bool) -> dict:
     seed_everything(config.seed)
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)  # its errors leave no run directory
-    with locked_run_dir(out):
-        resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
-        if resumed and (results := finished_results(out)) is not None:
-            print(f"{out} is already complete; nothing to do")
+    main = distributed.is_main()
+    with locked_run_dir(out) if main else nullcontext():  # only the main process takes and writes the run directory
+        resumed, results = distributed.from_main(_open_run(out, config, overwrite=overwrite, resume=resume) if main else None)
+        if results is not None:
+            if main:
+                print(f"{out} is already complete; nothing to do")
             return results
-        with SummaryWriter(str(out / "tb")) as writer:  # closed, so flushed, even when the run fails
-            return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress, experiment=experiment)
+        with SummaryWriter(str(out / "tb")) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
+            return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress and main, experiment=experiment)
+
+
+def _open_run(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> tuple[bool, dict | None]:
+    """(whether the run continues a saved one, its results when it is already complete) (`open_run_dir`)."""
+    resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
+    return resumed, finished_results(out) if resumed else None
 
 
 def resolve_threads(config: RunConfig) -> RunConfig:
@@ -350,17 +388,21 @@ def resolve_threads(config: RunConfig) -> RunConfig:
 
 
 def _run_locked(
-    config: RunConfig, out: Path, benchmark: RetrievalBenchmark, writer: SummaryWriter, *, resumed: bool, progress: bool, experiment: bool
+    config: RunConfig, out: Path, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, resumed: bool, progress: bool, experiment: bool
 ) -> dict:
+    """The stages of the run; the processes other than the main one (no `writer`) only train."""
+    main = distributed.is_main()
     learners = build_learners(config, benchmark, writer, progress=progress)
-    if experiment:
-        log_experiment(writer, [to_dict(config)])
-    log_session_start(writer, to_dict(config))
+    if main:
+        if experiment:
+            log_experiment(writer, [to_dict(config)])
+        log_session_start(writer, to_dict(config))
     if resumed:
         done = load_checkpoint(out, learners)
     else:
         done = 0
-        write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))
+        if main:
+            write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))
 
     test = {exp.task_label: exp for exp in benchmark.eval_stream(config.eval.split)}
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
@@ -373,6 +415,8 @@ def _run_locked(
             learn_vocabulary(learner.strategy.model, captions)
             learner.strategy.train(schedule[index])
         seen |= set(schedule[index].task_labels)
+        if not main:
+            continue  # the others wait for the main process's evaluation when the next stage starts
         for learner in learners:
             learner.strategy.eval([test[t] for t in sorted(seen)])
         stages = merge_directions([learner.metrics.stages for learner in learners])
@@ -388,7 +432,9 @@ def _run_locked(
         save_checkpoint(out, experiences_done=index + 1, learners=learners)
         if progress:
             print(f"stage {index} done ({time.time() - start:.0f}s)", flush=True)
+    if not main:
+        return distributed.from_main(None)
     results = write_results(out, config, benchmark, stages, complete=True, timings=[learner.metrics.timings for learner in learners])
     log_final(writer, results)
     log_session_end(writer)
-    return results
+    return distributed.from_main(results)

@@ -35,7 +35,8 @@ class TaskEmbeddings:
 
     def to(self, device: torch.device | str) -> "TaskEmbeddings":
         """The same database on `device` (itself when it is there already)."""
-        return TaskEmbeddings(self.image.to(device), self.text.to(device), self.text_to_image.to(device))
+        moved = (self.image.to(device), self.text.to(device), self.text_to_image.to(device))
+        return self if moved[0] is self.image else TaskEmbeddings(*moved)
 
 
 def concat_tasks(parts: list[TaskEmbeddings]) -> TaskEmbeddings:

@@ -12,7 +12,7 @@ queries produced there, in both directions:
          + KL(softmax(old_text @ old_image.T / t) || softmax(new_text @ old_image.T / t))]
 
 (rows: image queries over the old caption embeddings, caption queries over the old image
-embeddings). Unlike LwF, which distils the new model's own similarities (a reindexed
+embeddings; with several processes, the embeddings of the global batch). Unlike LwF, which distils the new model's own similarities (a reindexed
 database), the database side here stays the old model's. The loss is zero when the new
 queries equal the old ones, so a large `lam` keeps the query encoders where they were; a
 soft target rather than BCT's hard one keeps a weak previous model from pushing the new
@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from ccrbench.distributed import gather_with_grad
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.lwf import LwF, row_kl
 
@@ -64,7 +65,8 @@ class Compatible(LwF):
             return
         with torch.no_grad():
             old_image, old_text = self.teacher(strategy.mb_images, strategy.mb_text)
-        new_image, new_text = strategy.mb_output
+        new_image, old_image = gather_with_grad(strategy.mb_output[0], old_image)  # [N, D]: every process's images
+        new_text, old_text = gather_with_grad(strategy.mb_output[1], old_text)  # [M, D]
         pairs = {"image": (new_image, old_image, old_text), "text": (new_text, old_text, old_image)}
         terms = [
             compatibility_loss(new, old, database, temperature=self.temperature)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ccrbench.distributed import ShardedBatchSampler
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.joint import Joint
 
@@ -48,7 +49,7 @@ class JointNoCTNP(Joint):
         dataset = strategy.adapted_dataset
         strategy.dataloader = DataLoader(
             dataset,
-            batch_sampler=TaskBatchSampler(list(dataset.targets_task_labels), strategy.train_mb_size),
+            batch_sampler=ShardedBatchSampler(TaskBatchSampler(list(dataset.targets_task_labels), strategy.train_mb_size)),
             collate_fn=strategy.collate,
             num_workers=strategy.num_workers,
         )

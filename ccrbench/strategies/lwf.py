@@ -9,6 +9,8 @@ frozen old model's softmaxed rows (image->text) and columns (text->image):
 
 With `offdiagonal_only`, the diagonal is dropped before the softmax (as Mod-X does), so
 only the relations to the negatives are distilled and the new task's positives are free.
+With several processes, B is the global batch: both models' embeddings are gathered from
+every process (`gather_with_grad`), as for the retrieval loss.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ccrbench.distributed import gather_with_grad
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.base import StrategyPlugin
 
@@ -89,8 +92,9 @@ class LwF(StrategyPlugin):
         with torch.no_grad():
             old_image, old_text = self.teacher(strategy.mb_images, strategy.mb_text)
         new_image, new_text = strategy.mb_output
-        old_logits = old_image[t2i] @ old_text.T / self.temperature
-        new_logits = new_image[t2i] @ new_text.T / self.temperature
+        old_image, old_text, new_image, new_text = gather_with_grad(old_image[t2i], old_text, new_image[t2i], new_text)  # [B, D] each
+        old_logits = old_image @ old_text.T / self.temperature
+        new_logits = new_image @ new_text.T / self.temperature
         distill = distillation_loss(old_logits, new_logits, offdiagonal_only=self.offdiagonal_only)
         self.add_loss_term(strategy, "LwF distillation", self.lam * distill)
 

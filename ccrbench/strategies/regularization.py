@@ -6,6 +6,12 @@ Memory is constant in the number of tasks: one accumulated importance Omega and 
 anchor theta* per parameter. After task t, Omega <- decay * Omega + Omega_t and
 theta* <- theta after task t (decay = 1 sums the importances of all tasks, as MAS does
 and as online EWC does with gamma = 1; decay < 1 is online EWC's forgetting factor).
+
+With several processes, an importance pass sees the same global batches as one process:
+each process embeds its part of a batch, the objective is computed on the gathered
+embeddings and the per-batch gradients are averaged over the processes before the
+statistic (the square or the absolute value) is taken, so every process holds the
+one-process importances.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from ccrbench.distributed import average_gradients, gather_with_grad
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.strategies.template import RetrievalBatch, global_loss
 
 Params = dict[str, Tensor]
 
@@ -38,11 +44,13 @@ def accumulate(old: Params | None, new: Params, *, decay: float) -> Params:
 def mean_gradient_statistic(
     params: Params, batches: Iterable[Any], objective: Callable[[Any], Tensor], statistic: Callable[[Tensor], Tensor]
 ) -> Params:
-    """Mean over batches of statistic(d objective / d theta) for every parameter in `params`."""
+    """Mean over batches of statistic(d objective / d theta) for every parameter in `params`
+    (with several processes, of the gradient averaged over them: see `gather_with_grad`)."""
     totals = {n: torch.zeros_like(p) for n, p in params.items()}
     count = 0
     for batch in batches:
         grads = torch.autograd.grad(objective(batch), list(params.values()), allow_unused=True)
+        average_gradients(grads)
         for n, g in zip(params, grads):
             if g is not None:
                 totals[n] += statistic(g.detach())
@@ -58,9 +66,7 @@ def ewc_importance(model: torch.nn.Module, criterion: Callable[..., Tensor], par
     """
 
     def loss(batch: RetrievalBatch) -> Tensor:
-        image_emb, text_emb = model(batch.images, batch.text)
-        t2i = batch.text_to_image
-        return criterion(image_emb[t2i], text_emb, batch.image_ids[t2i], **model.logit_inputs())
+        return global_loss(criterion, model, *model(batch.images, batch.text), batch)
 
     return mean_gradient_statistic(params, batches, loss, lambda g: g.pow(2))
 
@@ -73,8 +79,8 @@ def mas_importance(model: torch.nn.Module, params: Params, batches: Iterable[Ret
     """
 
     def squared_norm(batch: RetrievalBatch) -> Tensor:
-        image = model.image_features(batch.images)  # [N, D]
-        text = model.text_features(batch.text)  # [M, D]
+        (image,) = gather_with_grad(model.image_features(batch.images))  # [N, D], every process's images
+        (text,) = gather_with_grad(model.text_features(batch.text))  # [M, D]
         return image.pow(2).sum(1).mean() + text.pow(2).sum(1).mean()
 
     return mean_gradient_statistic(params, batches, squared_norm, torch.abs)
@@ -146,13 +152,7 @@ class WeightRegularizer(StrategyPlugin):
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         params = {n: p for n, p in strategy.model.branch_parameters(self.branches).items() if p.requires_grad}
-        loader = DataLoader(
-            strategy.experience.dataset,
-            batch_size=strategy.train_mb_size,
-            shuffle=True,
-            generator=strategy.train_generator,  # decoupled models sample the same batches
-            collate_fn=strategy.collate,
-        )
+        loader = strategy.train_loader(strategy.experience.dataset)  # train_generator: decoupled models sample the same batches
         limit = self.importance_batches or len(loader)
         batches = (b.to(strategy.device) for _, b in zip(range(limit), loader))
         with importance_mode(strategy.model, strategy._criterion):  # an importance pass is no training step

@@ -5,7 +5,10 @@ is saved in checkpoints as it is (indices would not survive a new process); a ch
 grows by `memory_size` encoder inputs (500 float 3x224x224 images: about 300 MB). Replayed
 pairs sit in the same batch as the new task's pairs, so the retrieval loss also sees
 cross-task negatives. All sampling draws from torch's global generator: a run is
-deterministic given its seed.
+deterministic given its seed. With several processes, every process holds the same memory
+(filled from the whole experience, never from its part of the batches; the template makes
+the processes' generators equal before the update) and the replayed pairs of a batch are
+split between them like its new pairs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import DataLoader
 
+from ccrbench.distributed import shard
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.template import RetrievalBatch
@@ -70,7 +74,8 @@ def task_balanced_update(memory: Sequence[Item], dataset: Sequence[Item], task: 
 
 
 class ReplayCollate:
-    """Collates a batch of new items plus `per_batch` memory items drawn without replacement.
+    """Collates a batch of new items plus `per_batch` memory items drawn without replacement
+    (with several processes, this process's part of them).
 
     Args:
         collate: the template's collate function.
@@ -84,7 +89,7 @@ class ReplayCollate:
         self.per_batch = per_batch
 
     def __call__(self, items: Sequence[Item]) -> RetrievalBatch:
-        picks = torch.randperm(len(self.memory))[: self.per_batch].tolist()
+        picks = shard(torch.randperm(len(self.memory))[: self.per_batch].tolist())  # the same draw on every process
         return self.collate([*items, *(self.memory[i] for i in picks)])
 
 

@@ -6,6 +6,10 @@ branches and the criterion is a retrieval loss. Avalanche 0.6.0 pitfalls handled
 here: its train loader ignores collate functions, `_unpack_minibatch` calls `.to()`
 on every element, `update_optimizer` silently adds parameters, and the default
 evaluator assumes classification (the runner always passes its own).
+
+With several processes (torchrun, `ccrbench.distributed`), `train_mb_size` is the global
+batch: each process trains on its part of every batch, the loss is computed on the pairs of
+all processes (`global_loss`) and the gradients are averaged before the optimizer step.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any, Literal, NamedTuple
 import torch
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
+from ccrbench.distributed import ShardedBatchSampler, average_gradients, gather_with_grad, sync_rng
 from ccrbench.tokens import TokenBatch
 
 
@@ -69,6 +74,21 @@ class RetrievalCollate:
         )
 
 
+def global_loss(criterion: Callable[..., Tensor], model: torch.nn.Module, image_emb: Tensor, text_emb: Tensor, batch: RetrievalBatch) -> Tensor:
+    """The retrieval loss of the batch's (image, caption) pairs, over every process's pairs.
+
+    Args:
+        criterion: loss(image rows [P, D], caption rows [P, D], image ids [P], **logit inputs).
+        model: the model (its `logit_inputs()`: a learnable temperature).
+        image_emb: [N, D] this process's image embeddings.
+        text_emb: [M, D] this process's caption embeddings.
+        batch: this process's batch (caption -> image links, image ids).
+    """
+    t2i = batch.text_to_image
+    pairs = gather_with_grad(image_emb[t2i], text_emb, batch.image_ids[t2i])  # [P, D], [P, D], [P]: P = every process's M
+    return criterion(*pairs, **model.logit_inputs())
+
+
 class RetrievalTemplate(SupervisedTemplate):
     """Trains a `TwoBranchModel` with a retrieval loss on streams of image-caption experiences.
 
@@ -91,7 +111,8 @@ class RetrievalTemplate(SupervisedTemplate):
             "fp16" (fp16 with a gradient scaler); the loss is computed in fp32.
         seed: seeds this template's own generator of the training batch order
             (`train_generator`, saved in checkpoints): models trained side by side draw the
-            same order, whatever else consumes the global RNG.
+            same order, whatever else consumes the global RNG; with several processes, every
+            process draws the same global batches from it.
 
     On CUDA, batches come from pinned memory with non-blocking copies, images and
     convolution weights are channels_last, and the non-finite-loss check syncs every
@@ -163,14 +184,21 @@ class RetrievalTemplate(SupervisedTemplate):
 
     # --------------------------------------------------------------- data
     def make_train_dataloader(self, shuffle: bool = True, **kwargs: Any) -> None:
-        self.dataloader = DataLoader(
-            self.adapted_dataset,
-            batch_size=self.train_mb_size,
-            shuffle=shuffle,
-            generator=self.train_generator,
-            drop_last=len(self.adapted_dataset) > self.train_mb_size,
+        self.dataloader = self.train_loader(
+            self.adapted_dataset, shuffle=shuffle, drop_last=len(self.adapted_dataset) > self.train_mb_size, **self.loader_options()
+        )
+
+    def train_loader(self, dataset: Dataset, *, shuffle: bool = True, drop_last: bool = False, **options: Any) -> DataLoader:
+        """Batches of `train_mb_size` pairs of `dataset` in the order `train_generator` draws (with one
+        process, what `DataLoader(shuffle=shuffle, generator=train_generator)` gives); with several,
+        this process's part of each of those batches (`ShardedBatchSampler`)."""
+        order = RandomSampler(dataset, generator=self.train_generator) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_sampler=ShardedBatchSampler(BatchSampler(order, self.train_mb_size, drop_last)),
+            generator=self.train_generator,  # the workers' base seed, drawn before the order (as DataLoader(shuffle=True) draws it)
             collate_fn=self.collate,
-            **self.loader_options(),
+            **options,
         )
 
     def make_eval_dataloader(self, **kwargs: Any) -> None:
@@ -202,9 +230,7 @@ class RetrievalTemplate(SupervisedTemplate):
         """The training loss; evaluation batches (images with all their captions) are only embedded."""
         if not self.is_training:
             return torch.zeros(())  # Avalanche's eval loop would compute an unused loss on every batch
-        image_emb, text_emb = self.mb_output
-        t2i = self.mb_text_to_image
-        return self._criterion(image_emb[t2i], text_emb, self.mb_image_ids[t2i], **self.model.logit_inputs())
+        return global_loss(self._criterion, self.model, *self.mb_output, self.mbatch)
 
     def backward(self) -> None:
         loss = self.loss.detach()
@@ -222,11 +248,34 @@ class RetrievalTemplate(SupervisedTemplate):
                 f"by iteration {self.clock.train_exp_iterations}: lower the learning rate or the regularisation strength"
             )
 
+    def _check_distributed_training_compatibility(self) -> bool:
+        """Avalanche's check concerns its own distributed machinery (its data loaders, models wrapped in
+        DistributedDataParallel), which this template does not use; it would warn about every plugin."""
+        return True
+
+    def _before_training_exp(self, **kwargs: Any) -> None:
+        sync_rng()  # with several processes: the main one alone has evaluated the last stage
+        super()._before_training_exp(**kwargs)
+
+    def _after_training_exp(self, **kwargs: Any) -> None:
+        sync_rng()  # replay memories are drawn alike on every process
+        super()._after_training_exp(**kwargs)
+
     def training_epoch(self, **kwargs: Any) -> None:
         super().training_epoch(**kwargs)
         self.check_loss()
 
     def optimizer_step(self) -> None:
+        """Averages the gradients over the processes (see `ccrbench.distributed.gather_with_grad`:
+        that mean is the gradient of the global batch's loss), then clips and steps.
+
+        The averaging is done here rather than by wrapping the model in DistributedDataParallel:
+        the model stays itself (state dicts without a "module." prefix, so checkpoints load
+        onto any number of processes; `branch_parameters`, `logit_inputs` and the teachers of
+        LwF keep working), and the importance passes average their gradients the same way. The
+        cost: the gradients are exchanged after the backward pass instead of overlapping it.
+        """
+        average_gradients(p.grad for group in self.optimizer.param_groups for p in group["params"])
         if self.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)

@@ -94,6 +94,15 @@ def test_only_fp16_uses_a_gradient_scaler(tmp_path):
     assert fp16.strategy.autocast_dtype == torch.float16
 
 
+def test_fp16_loss_scale_is_in_the_checkpoint(tmp_path):
+    _, saved = bf16_learner(tmp_path / "a", "train.precision=fp16")
+    saved.strategy.scaler.scale(torch.ones(()))  # the scale is created at the first step
+    saved.strategy.scaler.update(new_scale=1024.0)  # as after some overflowing steps
+    _, resumed = bf16_learner(tmp_path / "b", "train.precision=fp16")
+    checkpoint.load_learner_state(resumed, checkpoint.learner_state(saved))
+    assert resumed.strategy.scaler.get_scale() == 1024.0 != bf16_learner(tmp_path / "c", "train.precision=fp16")[1].strategy.scaler.get_scale()
+
+
 def test_data_wait_meter_sees_a_slow_input_pipeline():
     bm, strategy, _ = tiny_strategy()
     meter = DataWaitMeter(enabled=False)
