@@ -75,6 +75,8 @@ def retrieval_ranks(
     # D ulps, would recompute far more scores).
     norms = image_emb.norm(dim=1).max() * text_emb.norm(dim=1).max()
     delta = float(8 * torch.finfo(image_emb.dtype).eps * norms)
+    # Per query: (exact positive score, lower, upper) of its near-tie band, made once, not per tile.
+    bands = {d: (x, (x - delta).to(image_emb.dtype), (x + delta).to(image_emb.dtype)) for d, x in (("i2t", best), ("t2i", pos))}
     i2t = torch.zeros(n, dtype=torch.long, device=device)
     t2i = torch.zeros(m, dtype=torch.long, device=device)
     want = {d: d in directions for d in ("i2t", "t2i")}
@@ -92,9 +94,11 @@ def retrieval_ranks(
             mine = (own[c:c_end] >= r) & (own[c:c_end] < r_end)  # [C], captions of this tile's images
             scores[own[c:c_end][mine] - r, torch.nonzero(mine).flatten()] = -torch.inf  # positives never compete
             if want["i2t"]:
-                i2t[r:r_end] += _count_at_least(scores, best[r:r_end, None], delta, flags, image_emb, text_emb, r, c, dim=1)
+                band = [x[r:r_end, None] for x in bands["i2t"]]  # [R, 1] each
+                i2t[r:r_end] += _count_at_least(scores, *band, flags, image_emb, text_emb, r, c, dim=1)
             if want["t2i"]:
-                t2i[c:c_end] += _count_at_least(scores, pos[None, c:c_end], delta, flags, image_emb, text_emb, r, c, dim=0)
+                band = [x[None, c:c_end] for x in bands["t2i"]]  # [1, C] each
+                t2i[c:c_end] += _count_at_least(scores, *band, flags, image_emb, text_emb, r, c, dim=0)
     return {d: {"i2t": i2t, "t2i": t2i}[d] for d in directions}
 
 
@@ -109,14 +113,24 @@ def _exact_scores(image_emb: Tensor, text_emb: Tensor, image_rows: Tensor, text_
 
 
 def _count_at_least(
-    scores: Tensor, threshold: Tensor, delta: float, flags: Tensor, image_emb: Tensor, text_emb: Tensor, r: int, c: int, *, dim: int
+    scores: Tensor,
+    threshold: Tensor,
+    lower: Tensor,
+    upper: Tensor,
+    flags: Tensor,
+    image_emb: Tensor,
+    text_emb: Tensor,
+    r: int,
+    c: int,
+    *,
+    dim: int,
 ) -> Tensor:
     """Per row (dim=1) or column (dim=0) of a score tile, how many scores are >= threshold.
 
-    Scores more than `delta` above the threshold count as they are; those within `delta`
-    of it are recomputed pair by pair, only in the few rows (columns) that hold one.
+    Scores at or above `upper` count as they are; those in [lower, upper) (the near-ties
+    around the exact float64 `threshold`) are recomputed pair by pair, only in the few rows
+    (columns) that hold one. threshold, lower, upper: [R, 1] (dim=1) or [1, C] (dim=0).
     """
-    upper, lower = (threshold + delta).to(scores.dtype), (threshold - delta).to(scores.dtype)
     high = _count_true(torch.ge(scores, upper, out=flags), dim)
     low = _count_true(torch.ge(scores, lower, out=flags), dim)
     lines = torch.nonzero(low != high).flatten()  # rows (dim=1) / columns (dim=0) with a near-tie

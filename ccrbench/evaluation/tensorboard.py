@@ -65,7 +65,7 @@ def scalar_tag(metric: str, policy: str, scope: str, task_names: Sequence[str]) 
 
 def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequence[str]) -> None:
     """Every metric of one evaluation stage (every seen task and both summaries), and its
-    diagnostics as `diagnostics/{name}/{task name}`, ..."""
+    diagnostics as `Diagnostics/{name}/{task name}`, ..."""
     step = tasks_learned(record)
     for policy, scopes in record["metrics"].items():
         for scope, values in scopes.items():
@@ -73,7 +73,7 @@ def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequ
                 writer.add_scalar(scalar_tag(metric, policy, scope, task_names), value, step)
     for scope, values in record.get("diagnostics", {}).items():
         for name, value in values.items():
-            writer.add_scalar(f"diagnostics/{name}/{scope_label(scope, task_names)}", value, step)
+            writer.add_scalar(f"Diagnostics/{name}/{scope_label(scope, task_names)}", value, step)
 
 
 def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
@@ -148,7 +148,7 @@ def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
     if diagnostics:
         categories.append(
             layout_pb2.Category(
-                title="Diagnostics", chart=[_multiline(name, f"^{re.escape(f'diagnostics/{name}/')}") for name in diagnostics], closed=True
+                title="Diagnostics", chart=[_multiline(name, f"^{re.escape(f'Diagnostics/{name}/')}") for name in diagnostics], closed=True
             )
         )
     categories.append(

@@ -56,9 +56,7 @@ def pad_batch(sequences: Sequence[Sequence[int]], *, max_length: int) -> TokenBa
     """Right-pads id sequences (truncated to `max_length`, at least one token each)."""
     seqs = [list(s[:max_length]) or [1] for s in sequences]
     length = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), length, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    ids = torch.tensor([s + [0] * (length - len(s)) for s in seqs], dtype=torch.long)  # [M, L], one tensor made, not M
     return TokenBatch(ids, ids != 0)
 
 
