@@ -100,15 +100,19 @@ def expand_suite(path: str | Path) -> list[SuiteRun]:
 
 def expand_spec(spec: dict[str, Any], path: Path) -> list[SuiteRun]:
     """The runs of a suite given as a dict (`path`: the file it came from, for relative paths
-    and messages). With `selection`, each run of a tuned strategy gets the chosen values."""
+    and messages). With `selection`, each run of a tuned strategy gets the chosen values.
+
+    Axis points outermost: every variant of the first point (e.g. every strategy of seed 0
+    without sharing) comes before the next point, so a long suite stopped halfway holds
+    whole seeds of whole comparisons."""
     base = read_yaml(path.parent / spec["base"]) if "base" in spec else {}
     selection = load_selection(path.parent / spec["selection"]) if "selection" in spec else {}
     common = list(spec.get("set", []))
     variants = [grid_points(v) for v in spec.get("variants", [{}])]
     axes = grid_points(spec.get("axes", {}))
     runs: dict[str, SuiteRun] = {}
-    for variant in itertools.chain.from_iterable(variants):
-        for axis in axes:
+    for axis in axes:
+        for variant in itertools.chain.from_iterable(variants):
             overrides = [*variant, *axis]
             name = run_name(overrides)
             items = [*common, *(f"{k}={json.dumps(v)}" for k, v in overrides)]

@@ -35,11 +35,11 @@ def test_grid_expansion_and_stable_names(tmp_path):
     runs = expand_suite(suite)
     names = [r.name for r in runs]
     assert names == [
-        "strategy-finetune__shared_layers-0__seed-3",
-        "strategy-finetune__shared_layers-1__seed-3",
+        "strategy-finetune__shared_layers-0__seed-3",  # axis points outermost: whole comparisons first
         "strategy-ewc__shared_layers-0__seed-3",
-        "strategy-ewc__shared_layers-1__seed-3",
         "strategy-mas__decoupled-true__shared_layers-0__seed-3",
+        "strategy-finetune__shared_layers-1__seed-3",
+        "strategy-ewc__shared_layers-1__seed-3",
         "strategy-mas__decoupled-true__shared_layers-1__seed-3",
     ]
     assert names == [r.name for r in expand_suite(suite)]  # stable
