@@ -50,13 +50,13 @@ class Compatible(LwF):
     embeddings of the batch as the previous queries did (one frozen copy of the model in memory).
 
     Args:
-        lam: weight of the compatibility loss.
+        lam: weight of the compatibility loss (default chosen on the built-in benchmark's validation split (results/paper_table/selection.md)).
         temperature: softmax temperature of the cross-model similarities.
         branches: whose queries are kept compatible: "both", "image" (image queries over the
             old caption embeddings) or "text" (caption queries over the old image embeddings).
     """
 
-    def __init__(self, *, lam: float = 1.0, temperature: float = 0.07, branches: Literal["both", "image", "text"] = "both") -> None:
+    def __init__(self, *, lam: float = 0.1, temperature: float = 0.07, branches: Literal["both", "image", "text"] = "both") -> None:
         super().__init__(lam=lam, temperature=temperature)
         self.branches = branches
 

@@ -15,7 +15,7 @@ class EWC(WeightRegularizer):
     """Elastic Weight Consolidation: Omega = mean squared gradient of the retrieval loss.
 
     Args:
-        lam: penalty strength lambda.
+        lam: penalty strength lambda (default chosen on the built-in benchmark's validation split (results/paper_table/selection.md)).
         branches: which branch is protected: "both", "image" (EWC-im) or "text" (EWC-txt).
         decay: importance accumulation factor across tasks (1 sums them; <1 is online EWC).
         importance_batches: training mini-batches used for the Fisher (0: all).

@@ -65,13 +65,13 @@ class LwF(StrategyPlugin):
     similarity distributions in both directions (one frozen copy of the model in memory).
 
     Args:
-        lam: weight of the distillation loss.
-        temperature: softmax temperature of the cosine similarities.
+        lam: weight of the distillation loss (default chosen on the built-in benchmark's validation split (results/paper_table/selection.md)).
+        temperature: softmax temperature of the cosine similarities (default likewise).
         offdiagonal_only: distil only the similarities to the negatives (drop the positive
             pair from every row and column before the softmax, as Mod-X).
     """
 
-    def __init__(self, *, lam: float = 1.0, temperature: float = 0.07, offdiagonal_only: bool = False) -> None:
+    def __init__(self, *, lam: float = 0.1, temperature: float = 0.07, offdiagonal_only: bool = False) -> None:
         super().__init__()
         self.lam = lam
         self.temperature = temperature

@@ -15,7 +15,7 @@ class MAS(WeightRegularizer):
     """Memory Aware Synapses: Omega = mean |d ||f(x)||^2 / d theta| over both branches' outputs.
 
     Args:
-        lam: penalty strength lambda.
+        lam: penalty strength lambda (default chosen on the built-in benchmark's validation split (results/paper_table/selection.md)).
         branches: which branch is protected: "both", "image" (MAS-im) or "text" (MAS-txt).
         decay: importance accumulation factor across tasks (1 sums them, as in MAS).
         importance_batches: training mini-batches used for the importances (0: all).

@@ -98,14 +98,14 @@ class Replay(StrategyPlugin):
     """Experience replay with a memory of `memory_size` image-caption pairs of previous tasks.
 
     Args:
-        memory_size: image-caption pairs kept in memory (over all tasks).
+        memory_size: image-caption pairs kept in memory (over all tasks; default chosen on the built-in benchmark's validation split (results/paper_table/selection.md)).
         policy: how the memory is filled after each task: "reservoir" (every pair seen so far
             equally likely to be kept) or "task_balanced" (an equal share per task).
-        replay_per_batch: memory pairs added to every training batch of a later task.
+        replay_per_batch: memory pairs added to every training batch of a later task (default likewise).
     """
 
     def __init__(
-        self, *, memory_size: int = 500, policy: Literal["reservoir", "task_balanced"] = "reservoir", replay_per_batch: int = 32
+        self, *, memory_size: int = 1000, policy: Literal["reservoir", "task_balanced"] = "reservoir", replay_per_batch: int = 64
     ) -> None:
         super().__init__()
         self.memory_size = memory_size
