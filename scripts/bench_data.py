@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_format import print_table, stats  # scripts/ is on the path
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_STEP = """
@@ -88,25 +89,19 @@ def main(argv: list[str] | None = None) -> list[str]:
         if not args.keep and args.root is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    def fmt(values: list[float], unit: str, cpu: list[float] | None = None) -> str:
-        cpu_s = f"; CPU {min(cpu):.1f} / {statistics.median(cpu):.1f} s" if cpu else ""
-        return f"{min(values):.1f} / {statistics.median(values):.1f} {unit} (min / median of {len(values)}{cpu_s})"
-
     scale = f"{'COCO-2014' if args.dataset == 'coco' else 'Visual Genome'} x{args.scale:g}"
     coco = args.dataset == "coco"
     lines = [
-        f"data check, first ({scale}) | {'<= 30 s' if coco else '-'} | {fmt([r[0] for r in first], 's', [r[3] for r in first])}",
-        f"data check, first, peak RSS ({scale}) | {'<= 2 GiB' if coco else '< 24 GiB with room'} | {fmt([r[1] for r in first], 'GiB')}",
-        f"data check, repeated ({scale}) | a few s | {fmt([r[0] for r in repeated], 's', [r[3] for r in repeated])}",
-        f"data check, repeated, peak RSS ({scale}) | - | {fmt([r[1] for r in repeated], 'GiB')}",
-        f"features mode, start to first training step ({scale}) | - | {fmt([float(r[2].split()[-1]) for r in step], 's', [r[3] for r in step])}",
-        f"features mode, first step peak RSS ({scale}) | - | {fmt([r[1] for r in step], 'GiB')}",
-        f"of which: python + imports alone | - | {fmt([r[0] for r in imports], 's', [r[3] for r in imports])}",
-        f"of which: python + imports alone, peak RSS | - | {fmt([r[1] for r in imports], 'GiB')}",
+        f"data check, first ({scale}) | {'<= 30 s' if coco else '-'} | {stats([r[0] for r in first], 's', cpu=[r[3] for r in first])}",
+        f"data check, first, peak RSS ({scale}) | {'<= 2 GiB' if coco else '< 24 GiB with room'} | {stats([r[1] for r in first], 'GiB')}",
+        f"data check, repeated ({scale}) | a few s | {stats([r[0] for r in repeated], 's', cpu=[r[3] for r in repeated])}",
+        f"data check, repeated, peak RSS ({scale}) | - | {stats([r[1] for r in repeated], 'GiB')}",
+        f"features mode, start to first training step ({scale}) | - | {stats([float(r[2].split()[-1]) for r in step], 's', cpu=[r[3] for r in step])}",
+        f"features mode, first step peak RSS ({scale}) | - | {stats([r[1] for r in step], 'GiB')}",
+        f"of which: python + imports alone | - | {stats([r[0] for r in imports], 's', cpu=[r[3] for r in imports])}",
+        f"of which: python + imports alone, peak RSS | - | {stats([r[1] for r in imports], 'GiB')}",
     ]
-    print("figure | goal | measured")
-    print("\n".join(lines))
-    return lines
+    return print_table(lines, "figure | goal | measured")
 
 
 if __name__ == "__main__":

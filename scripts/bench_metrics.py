@@ -27,6 +27,8 @@ import torch
 from ccrbench.evaluation import evaluate_retrieval, retrieval_ranks
 from ccrbench.evaluation.retrieval import DEFAULT_TILE
 
+from bench_format import print_table, stats  # scripts/ is on the path
+
 
 def vsepp_reference(images: np.ndarray, texts: np.ndarray, image_rows: list[int], caption_rows: list[int]) -> None:
     """The VSE++ loops (i2t over `image_rows`, t2i over `caption_rows`), 5 captions per image."""
@@ -42,10 +44,6 @@ def seconds(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def stats(values: list[float], unit: str, digits: int = 2) -> str:
-    return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} {unit} (min / median of {len(values)})"
 
 
 def embeddings(t2i: torch.Tensor, dim: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,8 +87,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     im_np, tx_np = images.numpy(), texts.numpy()
     ref = seconds(lambda: vsepp_reference(im_np, tx_np, list(range(n_img)), list(range(n_cap)))) / args.reference_sample
     lines = [
-        f"bare fp32 product ({name}) | - | {stats(bare, 's')} | -",
-        f"evaluate_retrieval ({name}) | <= 1.2x the product | {stats(ours, 's')} | {statistics.median(ratios):.2f}x "
+        f"bare fp32 product ({name}) | - | {stats(bare, 's', 2)} | -",
+        f"evaluate_retrieval ({name}) | <= 1.2x the product | {stats(ours, 's', 2)} | {statistics.median(ratios):.2f}x "
         f"(min {min(ratios):.2f}x)",
         f"VSE++ per-query argsort, scaled from {args.reference_sample:.0%} of the queries | - | {ref:.0f} s | "
         f"{ref / statistics.median(ours):.0f}x slower",
@@ -112,9 +110,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             f"{stats([o * scale / 60 for o in ours], 'min', 1)} | {statistics.median(ratios):.2f}x",
             f"1M captions: peak RSS of the process ({n} images; all 200K add {200_000 * 256 * 4 / 2**30:.2f} GiB) | bounded | {peak:.2f} GiB | -",
         ]
-    print("figure | goal | measured | ratio")
-    print("\n".join(lines))
-    return lines
+    return print_table(lines)
 
 
 if __name__ == "__main__":

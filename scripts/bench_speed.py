@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_format import print_table, stats  # scripts/ is on the path
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "shapes_finetune.yaml"
 # Training work of each no-sharing grid configuration in fine-tuning runs (same steps = 1):
@@ -69,10 +71,6 @@ code = main(sys.argv[1:])
 print("SPENT " + json.dumps(spent))
 sys.exit(code)
 """
-
-
-def stats(values: list[float], unit: str = "s", digits: int = 1) -> str:
-    return f"{min(values):.{digits}f} / {statistics.median(values):.{digits}f} {unit} (min / median of {len(values)})"
 
 
 def loop_vs_bare(repeats: int) -> list[str]:
@@ -122,8 +120,8 @@ def loop_vs_bare(repeats: int) -> list[str]:
     ratios = [a / b for a, b in zip(times["avalanche"], times["bare"])]
     steps = len(loader)
     return [
-        f"training epoch, Avalanche loop ({steps} steps of {config.train.batch_size}) | - | {stats(times['avalanche'])} | -",
-        f"training epoch, bare PyTorch loop | - | {stats(times['bare'])} | -",
+        f"training epoch, Avalanche loop ({steps} steps of {config.train.batch_size}) | - | {stats(times['avalanche'], 's')} | -",
+        f"training epoch, bare PyTorch loop | - | {stats(times['bare'], 's')} | -",
         f"Avalanche loop / bare loop | about 1 | {stats(ratios, 'x', 2)} | {statistics.median(ratios):.2f}x",
         f"training step, Avalanche loop | - | {stats([1000 * t / steps for t in times['avalanche']], 'ms', 0)} | -",
     ]
@@ -150,7 +148,7 @@ def demo_and_grid(repeats: int) -> list[str]:
     work = sum(GRID_WORK.values())
     grid_min = work * 3 * one_thread / 2 / 60  # two runs at a time, one thread each
     return [
-        f"demo wall time, set-up excluded (2 threads) | <= 90 s | {stats(walls)} | {statistics.median(walls) / 90:.2f} of goal",
+        f"demo wall time, set-up excluded (2 threads) | <= 90 s | {stats(walls, 's')} | {statistics.median(walls) / 90:.2f} of goal",
         f"demo stage end times (median run) | - | {' / '.join(f'{s:.0f}' for s in runs[walls.index(statistics.median(walls))][1])} s | -"
         if repeats % 2 else f"demo stage end times (first run) | - | {' / '.join(f'{s:.0f}' for s in runs[0][1])} s | -",
         f"evaluation share of the demo (embedding, both policies, known+unknown task, examples) | <= 15 % | {stats(eval_share, '%')} | "
@@ -169,9 +167,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     lines = loop_vs_bare(args.repeats)
     if not args.quick:
         lines += demo_and_grid(args.repeats)
-    print("figure | goal | measured | ratio")
-    print("\n".join(lines))
-    return lines
+    return print_table(lines)
 
 
 if __name__ == "__main__":

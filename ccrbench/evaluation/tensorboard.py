@@ -45,6 +45,7 @@ POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}
 # Keys a comparison is about: shown first in HPARAMS when they differ (or, for one run, always).
 KEY_HPARAMS = ("strategy", "decoupled", "seed", "model.shared_layers", "loss")
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
+DIAGNOSTICS = "Diagnostics"  # the tag prefix of the drift diagnostics
 
 
 # ----------------------------------------------------------------------------- scalars
@@ -73,7 +74,7 @@ def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequ
                 writer.add_scalar(scalar_tag(metric, policy, scope, task_names), value, step)
     for scope, values in record.get("diagnostics", {}).items():
         for name, value in values.items():
-            writer.add_scalar(f"Diagnostics/{name}/{scope_label(scope, task_names)}", value, step)
+            writer.add_scalar(f"{DIAGNOSTICS}/{name}/{scope_label(scope, task_names)}", value, step)
 
 
 def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
@@ -148,7 +149,7 @@ def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
     if diagnostics:
         categories.append(
             layout_pb2.Category(
-                title="Diagnostics", chart=[_multiline(name, f"^{re.escape(f'Diagnostics/{name}/')}") for name in diagnostics], closed=True
+                title="Diagnostics", chart=[_multiline(name, f"^{re.escape(f'{DIAGNOSTICS}/{name}/')}") for name in diagnostics], closed=True
             )
         )
     categories.append(
