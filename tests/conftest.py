@@ -5,9 +5,19 @@ import os
 import socket
 
 import pytest
+import torch
 
 # Before anything imports huggingface_hub/transformers (they read these at import time).
 os.environ.update(CCRBENCH_OFFLINE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # workers x threads = cores: several multi-threaded workers only contend
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core, at most 4 (each imports torch and Avalanche, ~0.5 GiB)."""
+    return min(os.cpu_count() or 1, 4)
 
 
 class NetworkAccessError(OSError):
