@@ -1,8 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from ccrbench.evaluation import evaluate_retrieval, retrieval_ranks
+from ccrbench.evaluation import evaluate_retrieval, retrieval, retrieval_ranks
 
 
 def vsepp_reference(images: np.ndarray, texts: np.ndarray, text_to_image: np.ndarray, ks=(1, 5, 10)) -> dict:
@@ -125,3 +127,50 @@ def test_full_tiles_count_like_the_definition(collapsed):
     assert ranks["t2i"].tolist() == t2i_ref and ranks["i2t"].tolist() == i2t_ref
     if collapsed:
         assert set(t2i_ref) == {len(images) - 1} and set(i2t_ref) == {len(texts) - 2}
+
+
+def tied_data():
+    """Duplicated images and captions (exact ties), uneven tiles of 5 x 8 (full and edge ones)."""
+    images, texts, t2i = random_data(13, [3] * 13, dim=32, seed=7, noise=0.3)
+    return images.repeat(2, 1), torch.cat([texts, texts]), torch.cat([t2i, t2i + 13])
+
+
+def test_the_compiled_tile_kernel_gives_the_separate_passes_ranks():
+    """The real torch.compile kernel (the first call compiles it: seconds) on full tiles, the
+    separate passes on edge tiles: the same ranks, exact ties included, and no fallback."""
+    images, texts, t2i = tied_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to the separate passes would warn
+        fused = retrieval_ranks(images, texts, t2i, tile=(5, 8), fused=True)
+    plain = retrieval_ranks(images, texts, t2i, tile=(5, 8), fused=False)
+    assert torch.equal(fused["i2t"], plain["i2t"]) and torch.equal(fused["t2i"], plain["t2i"])
+    exact, own = (images.double()[:, None] * texts.double()[None]).sum(2).numpy(), t2i.numpy()  # the same sum for equal rows
+    assert fused["t2i"].tolist() == [(np.delete(exact[:, j], own[j]) >= exact[own[j], j]).sum() for j in range(len(texts))]
+
+
+def test_fused_counting_is_chosen_by_size_and_falls_back_with_a_warning(monkeypatch):
+    images, texts, t2i = tied_data()  # 26 x 78 scores in tiles of 5 x 8: 5 x 9 = 45 full tiles
+    plain = retrieval_ranks(images, texts, t2i, tile=(5, 8), fused=False)
+    calls = []
+
+    def spy(*args):
+        calls.append(tuple(args[0].shape))
+        return retrieval._tile_counts(*args)
+
+    monkeypatch.setattr(retrieval, "_compiled_tile_counts", lambda: spy)
+    monkeypatch.setattr(retrieval, "FUSED_MIN_TILES", 46)
+    retrieval_ranks(images, texts, t2i, tile=(5, 8))
+    assert calls == []
+    monkeypatch.setattr(retrieval, "FUSED_MIN_TILES", 45)
+    retrieval_ranks(images, texts, t2i, tile=(5, 8), directions=("i2t",))  # one direction: separate passes
+    assert calls == []
+    auto = retrieval_ranks(images, texts, t2i, tile=(5, 8))
+    assert calls == [(5, 8)] * 45 and all(torch.equal(auto[d], plain[d]) for d in plain)
+
+    def broken(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(retrieval, "_compiled_tile_counts", lambda: broken)
+    with pytest.warns(UserWarning, match="fused counting unavailable .RuntimeError: no C.. compiler.; counting in separate passes") as caught:
+        fallback = retrieval_ranks(images, texts, t2i, tile=(5, 8))
+    assert len(caught) == 1 and all(torch.equal(fallback[d], plain[d]) for d in plain)
