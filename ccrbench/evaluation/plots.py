@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ccrbench.evaluation.drift_report import DIAGNOSTICS, budget_curve, budget_policies, diagnostics_per_stage, rule_of  # noqa: E402
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES  # noqa: E402
-from ccrbench.evaluation.report import Group, group_runs, mean_std, run_label  # noqa: E402
+from ccrbench.evaluation.report import Group, confidence_interval, group_runs, mean_std, run_label  # noqa: E402
 
 POLICY_NAMES = {"reindex": "reindex", "noreindex": "no reindex"}
 DIRECTION_NAMES = {"i2t": "image→text", "t2i": "text→image"}
@@ -112,7 +112,8 @@ def strategy_bars(results: Sequence[dict[str, Any]], path: Path, *, metric: str 
 def budget_curves(results: Sequence[dict[str, Any]], path: Path, *, metric: str = "r10", names: Sequence[str] | None = None) -> Path:
     """Final recall against the fraction of the database re-embedded, one curve per selection
     rule, no reindex (0) and reindex (1) at the ends; one row per group of runs with budgets
-    (mean over seeds), columns: both directions, known-task average and all-task search."""
+    (mean over seeds, bars: 95% interval of the mean), columns: both directions, known-task
+    average and all-task search."""
     series = [(label, rs) for label, rs in _series(group_runs(results, names)) if budget_policies(rs[0]) and len(rs[0]["stages"]) > 1]
     panels = [(d, scope) for scope in (AVERAGE, ALL_TASKS) for d in DIRECTIONS]
     fig, axes = plt.subplots(len(series), len(panels), figsize=(3.6 * len(panels), 3.2 * len(series)), squeeze=False)
@@ -123,8 +124,10 @@ def budget_curves(results: Sequence[dict[str, Any]], path: Path, *, metric: str 
             for rule in rules:
                 curves = [budget_curve(r, rule, f"{direction}_{metric}", scope) for r in rs]
                 xs = [x for x, _ in curves[0]]
-                ys = [mean_std([c[i][1] for c in curves])[0] for i in range(len(xs))]
-                ax.plot(xs, ys, marker="o", label=rule.replace("_", " "))
+                stats = [mean_std([c[i][1] for c in curves]) for i in range(len(xs))]
+                ys = [mean for mean, _, _ in stats]
+                half = [ys[i] - confidence_interval(*stats[i])[0] for i in range(len(xs))]  # NaN with one seed: no bar
+                ax.errorbar(xs, ys, yerr=half, marker="o", capsize=3, label=rule.replace("_", " "))
             ax.set_title(f"{label}\n{DIRECTION_NAMES[direction]}, {'known task avg' if scope == AVERAGE else 'all tasks'}", fontsize=9)
             ax.set_xlabel("fraction of stored items re-embedded")
             ax.set_xlim(-0.03, 1.03)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.drift_report import budget_section, diagnostics_section
+from ccrbench.evaluation.drift_report import budget_policies, budget_section, diagnostics_section, reembedded_fraction
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES
+from ccrbench.evaluation.reindexing import RULES, policy_name
 from ccrbench.registry import ConfigError
 
 NAN = float("nan")
@@ -369,7 +370,39 @@ def comparison_report(results: Sequence[dict[str, Any]], *, metric: str = "r10",
                 *rows,
                 "",
             ]
+        parts += budget_table(runs, metric=metric)
     return "\n".join(parts)
+
+
+def budget_table(runs: dict[str, list[dict[str, Any]]], *, metric: str = "r10") -> list[str]:
+    """Markdown lines: final recall of every indexing policy (no reindex, each budget x rule,
+    reindex) of the groups that evaluated partial reindexing, over seeds (none: no lines)."""
+    with_budgets = {label: rs for label, rs in runs.items() if budget_policies(rs[0]) and len(rs[0]["stages"]) > 1}
+    if not with_budgets:
+        return []
+    heads = [f"{d} {'average' if scope == AVERAGE else 'all tasks'}" for scope in (AVERAGE, ALL_TASKS) for d in DIRECTIONS]
+    lines = [
+        f"Budgeted partial reindexing, final {metric} per indexing policy (fraction: items re-embedded over the "
+        "run / items stored before each stage, mean over seeds; no reindex = 0, reindex = 1):",
+        "",
+        "| run | policy | fraction | " + " | ".join(heads) + " |",
+        "|---" * (len(heads) + 3) + "|",
+    ]
+    for label, rs in sorted(with_budgets.items()):
+        for policy in ["noreindex", *budget_policies(rs[0]), "reindex"]:
+            fraction = sum(reembedded_fraction(r, policy) if policy in budget_policies(r) else float(policy == "reindex") for r in rs) / len(rs)
+            cells = [_cell(final_stat(rs, policy, scope, f"{d}_{metric}"), False) for scope in (AVERAGE, ALL_TASKS) for d in DIRECTIONS]
+            lines.append(f"| {label} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | {policy_title(policy)} | {fraction:.2f} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def policy_title(policy: str) -> str:
+    """noreindex -> "no reindex"; budget0.25_most_drifted_first -> "25% budget, most drifted first"."""
+    if policy in POLICIES:
+        return {"reindex": "reindex", "noreindex": "no reindex"}[policy]
+    budget, rule = policy.removeprefix("budget").split("_", 1)
+    size = f"{budget.removesuffix('items')}-item budget" if budget.endswith("items") else f"{float(budget):.0%} budget"  # inverts reindexing.policy_name
+    return f"{size}, {rule.replace('_', ' ')}"
 
 
 def comparison_csv(results: Sequence[dict[str, Any]], *, metric: str = "r10", names: Sequence[str] | None = None) -> str:
@@ -437,7 +470,7 @@ class Arm:
     def describe(self) -> str:
         what = {AVERAGE: "known-task average", ALL_TASKS: "all-task search"}[self.scope] if self.quantity == "final" else self.quantity
         arch = "" if self.shared_layers is None else f", {self.shared_layers} shared layer(s)"
-        return f"{self.label} ({'no reindex' if self.policy == 'noreindex' else 'reindex'}{arch}) {what}"
+        return f"{self.label} ({policy_title(self.policy)}{arch}) {what}"
 
 
 @dataclass(frozen=True)
@@ -472,6 +505,14 @@ FINDINGS = (
         "layer sharing increases fine-tuning's forgetting",
         Arm("finetune", "noreindex", "forgetting", shared_layers=1),
         Arm("finetune", "noreindex", "forgetting", shared_layers=0),
+    ),
+    # Beyond the paper (configs/suites/reindexing.yaml): compatible training against fine-tuning
+    # and EWC where the database is not (fully) re-embedded: no reindex, and a 25 % budget
+    # under each selection rule.
+    *(
+        Finding(f"compatible training beats {name} ({policy_title(policy)})", Arm("compatible", policy), Arm(label, policy))
+        for policy in ("noreindex", *(policy_name(0.25, rule) for rule in RULES))
+        for label, name in (("finetune", "fine-tuning"), ("ewc", "EWC"))
     ),
 )
 
@@ -512,7 +553,7 @@ def _arm_values(groups: Sequence[Group], arm: Arm, setting: str | None, key: str
         seed = r["config"]["seed"]
         if seed in values:
             raise ConfigError(f"finding {arm.describe()}: two runs of {matches[0].label} have seed {seed}; keep one")
-        source = r["final"][arm.policy].get(arm.scope, {}) if arm.quantity == "final" else r.get(arm.quantity, {}).get(arm.policy, {})
+        source = r["final"].get(arm.policy, {}).get(arm.scope, {}) if arm.quantity == "final" else r.get(arm.quantity, {}).get(arm.policy, {})
         value = source.get(key)
         if value is not None and not math.isnan(value):
             values[seed] = value

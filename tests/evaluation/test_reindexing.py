@@ -12,7 +12,7 @@ from ccrbench.config import apply_overrides, from_dict
 from ccrbench.evaluation.drift_report import budget_curve, diagnostics_per_stage
 from ccrbench.evaluation.plots import budget_curves, diagnostics_curves
 from ccrbench.evaluation.protocol import TaskEmbeddings
-from ccrbench.evaluation.report import markdown_report
+from ccrbench.evaluation.report import check_findings, comparison_report, markdown_report, policy_title
 from ccrbench.evaluation.reindexing import BudgetedIndexes, budget_items, knn_drift, policy_name, refresh, select_items
 from ccrbench.registry import ConfigError
 from ccrbench.runner import run
@@ -139,3 +139,31 @@ def test_report_and_plots_show_the_diagnostics_and_the_budget_curves(three_tasks
     assert (0.5, final["budget0.5_random"]["all"]["i2t_r10"]) in curve
     paths = [budget_curves([three_tasks], tmp_path / "b.png"), diagnostics_curves([three_tasks], tmp_path / "d.png")]
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_seeded_budget_table_and_the_compatible_findings(three_tasks):
+    """Two seeds of a fine-tuning and a `compatible` group (copies of one run with known shifts):
+    every policy's row with its mean ± std [interval], and compatible - fine-tuning as a paired
+    difference with a verdict under no reindex and each rule's 25 % budget (a policy the runs
+    did not evaluate gives no row)."""
+    import copy
+
+    def variant(strategy, seed, shift):
+        r = copy.deepcopy(three_tasks)
+        r["config"] = {**r["config"], "seed": seed, "strategy": {**r["config"]["strategy"], "name": strategy}}
+        for policy in r["final"].values():
+            for scope in policy.values():
+                scope.update({k: v + shift for k, v in scope.items() if isinstance(v, float)})
+        return r
+
+    runs = [variant("finetune", 0, 0.0), variant("finetune", 1, 2.0), variant("compatible", 0, 1.0), variant("compatible", 1, 4.0)]
+    md = comparison_report(runs)
+    value = three_tasks["final"]["budget0.5_random"]["average"]["i2t_r10"]
+    row = next(line for line in md.splitlines() if line.startswith("| finetune (2 seeds) | 50% budget, random | 0.50 |"))
+    assert f"| {value + 1.0:.1f} ± 1.4 [" in row  # mean of value + 0 and value + 2, std sqrt(2)
+    assert "| compatible (2 seeds) | 4-item budget, oldest first |" in md and "| finetune (2 seeds) | reindex | 1.00 |" in md
+    verdicts = {(v.finding.name, v.direction): v for v in check_findings(runs)}
+    v = verdicts[("compatible training beats fine-tuning (no reindex)", "i2t")]
+    assert v.differences == (1.0, 2.0) and v.verdict == "inconclusive"  # mean 1.5, t interval of 2 values spans 0
+    assert not any("budget" in name for name, _ in verdicts)  # these runs have no 25 % budget
+    assert policy_title("budget0.25_most_drifted_first") == "25% budget, most drifted first"
