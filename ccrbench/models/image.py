@@ -12,7 +12,7 @@ from ccrbench.registry import register_encoder
 
 @register_encoder("small_cnn")
 class SmallCNN(nn.Module):
-    """A space-to-depth stem, three conv-norm-ReLU-pool blocks, a 4x4 spatial grid (positions
+    """A space-to-depth stem, three conv-norm-pool-ReLU blocks, a 4x4 spatial grid (positions
     matter in captions), one FC.
 
     The stem (PixelUnshuffle(2): each 2x2 patch becomes 12 channels, nothing is thrown away)
@@ -22,7 +22,10 @@ class SmallCNN(nn.Module):
     94.2 with the 0.1 layout, seed 0); over 3 seeds, fine-tuning's forgetting and the
     joint - fine-tuning gap cannot be told apart from 0.1's (results/seed_spread/). A 4x4
     stem (87.8) or pooling before the norm (89.6) was cheaper still but learned worse.
-    Activations are channels_last (about 17 % less CPU time than the default layout).
+    Activations are channels_last (about 17 % less CPU time than the default layout). The
+    ReLU follows the max-pool: max and ReLU commute, so values and gradients are bit for bit
+    those of conv-norm-ReLU-pool (tested), on a quarter of the activations (about 10 % less
+    time for the branch's forward + backward on one core).
 
     Input: float images [N, 3, H, W] in [0, 1] (H, W >= 32 and even).
 
@@ -43,7 +46,7 @@ class SmallCNN(nn.Module):
         super().__init__()
         blocks, c_in = [nn.PixelUnshuffle(2)], 12
         for c_out in (2 * width, 4 * width, 8 * width):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.GroupNorm(8, c_out) if norm == "group" else nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.GroupNorm(8, c_out) if norm == "group" else nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
             c_in = c_out
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(4))
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * 16, output_dim), nn.ReLU(inplace=True))
