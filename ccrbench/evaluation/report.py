@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.drift_report import budget_policies, budget_section, diagnostics_section, reembedded_fraction
+from ccrbench.evaluation.drift_report import DIAGNOSTICS, budget_policies, budget_section, diagnostics_per_stage, diagnostics_section, reembedded_fraction
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES
 from ccrbench.evaluation.reindexing import RULES, policy_name
 from ccrbench.registry import ConfigError
@@ -225,13 +225,13 @@ def confidence_interval(mean: float, std: float, n: int, *, level: float = 0.95)
     return mean - half, mean + half
 
 
-def _cell(stat: tuple[float, float, int], bold: bool) -> str:
+def _cell(stat: tuple[float, float, int], bold: bool, *, digits: int = 1) -> str:
     """'mean', or 'mean ± std [95% CI]' over several seeds."""
     mean, std, n = stat
-    text = _fmt(mean)
+    text = "-" if math.isnan(mean) else f"{mean:.{digits}f}"
     if n > 1:
         low, high = confidence_interval(mean, std, n)
-        text += f" ± {std:.1f} [{low:.1f}, {high:.1f}]"
+        text += f" ± {std:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
     return f"**{text}**" if bold else text
 
 
@@ -371,7 +371,29 @@ def comparison_report(results: Sequence[dict[str, Any]], *, metric: str = "r10",
                 "",
             ]
         parts += budget_table(runs, metric=metric)
+        parts += final_diagnostics_table(runs)
     return "\n".join(parts)
+
+
+def final_diagnostics_table(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Markdown lines: each drift diagnostic after the last stage (old tasks' mean; overlap over
+    all tasks), one column per group of runs that recorded them, over seeds (none: no lines)."""
+    finals = {label: [{k: v[-1] for k, v in diagnostics_per_stage(r).items()} for r in rs] for label, rs in sorted(runs.items())}
+    finals = {label: values for label, values in finals.items() if values[0]}
+    if not finals:
+        return []
+    lines = [
+        "Drift diagnostics after the last task (stored = embedded when its task was indexed; per-task values "
+        "averaged over the old tasks, overlap over all tasks; '-': not defined, e.g. joint training stores nothing before its only stage):",
+        "",
+        "| diagnostic | " + " | ".join(f"{label} ({len(v)} seed{'s' if len(v) > 1 else ''})" for label, v in finals.items()) + " |",
+        "|---" * (len(finals) + 1) + "|",
+    ]
+    for key, title in DIAGNOSTICS:
+        if any(key in values[0] for values in finals.values()):
+            cells = [_cell(mean_std([f.get(key) for f in values]), False, digits=3) for values in finals.values()]
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def budget_table(runs: dict[str, list[dict[str, Any]]], *, metric: str = "r10") -> list[str]:

@@ -162,6 +162,8 @@ def test_seeded_budget_table_and_the_compatible_findings(three_tasks):
     row = next(line for line in md.splitlines() if line.startswith("| finetune (2 seeds) | 50% budget, random | 0.50 |"))
     assert f"| {value + 1.0:.1f} ± 1.4 [" in row  # mean of value + 0 and value + 2, std sqrt(2)
     assert "| compatible (2 seeds) | 4-item budget, oldest first |" in md and "| finetune (2 seeds) | reindex | 1.00 |" in md
+    drift = diagnostics_per_stage(three_tasks)["image_drift"][-1]  # the same in both seeds (only final values shifted)
+    assert f"| image drift: cos(stored, current) | {drift:.3f} ± 0.000 [{drift:.3f}, {drift:.3f}] | {drift:.3f} ± 0.000" in md
     verdicts = {(v.finding.name, v.direction): v for v in check_findings(runs)}
     v = verdicts[("compatible training beats fine-tuning (no reindex)", "i2t")]
     assert v.differences == (1.0, 2.0) and v.verdict == "inconclusive"  # mean 1.5, t interval of 2 values spans 0
