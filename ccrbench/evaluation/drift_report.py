@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES
+from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, POLICY_LABELS
 
 NAN = float("nan")
 # (key, label) of the diagnostics shown in reports and plots.
@@ -104,6 +104,16 @@ def reembedding_seconds(results: dict[str, Any], policy: str) -> float:
 def rule_of(policy: str) -> str:
     """budget0.25_most_drifted_first -> most_drifted_first."""
     return policy.split("_", 1)[1]
+
+
+def policy_title(policy: str) -> str:
+    """noreindex -> "no reindex"; budget0.25_most_drifted_first -> "25% budget, most drifted first";
+    budget100items_random -> "100-item budget, random" (the names of reindexing.policy_name)."""
+    if policy in POLICY_LABELS:
+        return POLICY_LABELS[policy]
+    budget = policy.split("_", 1)[0].removeprefix("budget")
+    size = f"{budget.removesuffix('items')}-item budget" if budget.endswith("items") else f"{float(budget):.0%} budget"
+    return f"{size}, {rule_of(policy).replace('_', ' ')}"
 
 
 def budget_curve(results: dict[str, Any], rule: str, key: str, scope: str) -> list[tuple[float, float]]:

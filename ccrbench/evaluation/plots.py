@@ -13,10 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ccrbench.evaluation.drift_report import DIAGNOSTICS, budget_curve, budget_policies, diagnostics_per_stage, rule_of  # noqa: E402
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES  # noqa: E402
+from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, POLICY_LABELS  # noqa: E402
 from ccrbench.evaluation.report import Group, confidence_interval, group_runs, mean_std, run_label  # noqa: E402
 
-POLICY_NAMES = {"reindex": "reindex", "noreindex": "no reindex"}
 DIRECTION_NAMES = {"i2t": "image→text", "t2i": "text→image"}
 
 
@@ -38,7 +37,7 @@ def stage_heatmaps(results: dict[str, Any], path: Path, *, metric: str = "r10") 
                         ax.text(t, s, f"{v:.0f}", ha="center", va="center", color="white" if v < 60 else "black", fontsize=9)
             ax.set_xticks(range(len(names)), names)
             ax.set_yticks(range(len(matrix)), [f"after {names[s]}" if len(matrix) == len(names) else f"stage {s}" for s in range(len(matrix))])
-            ax.set_title(f"{DIRECTION_NAMES[direction]}, {POLICY_NAMES[policy]}", fontsize=10)
+            ax.set_title(f"{DIRECTION_NAMES[direction]}, {POLICY_LABELS[policy]}", fontsize=10)
     fig.suptitle(f"{run_label(results['config'])}: {metric} per task (columns) after each stage (rows)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -73,7 +72,7 @@ def forgetting_curves(
             for policy, style in (("reindex", "-"), ("noreindex", "--")):
                 stages = range(len(rs[0]["stages"]))
                 ys = [mean_std([r["matrices"][policy][key][s][column] for r in rs])[0] for s in stages]
-                ax.plot(list(stages), ys, style, marker="o", color=colours[i % len(colours)], label=f"{label} ({POLICY_NAMES[policy]})")
+                ax.plot(list(stages), ys, style, marker="o", color=colours[i % len(colours)], label=f"{label} ({POLICY_LABELS[policy]})")
         ax.set_title(f"task {name}")
         stages = max(len(g.runs[0]["stages"]) for g in groups)
         ax.set_xticks(range(stages), [f"after {n}" for n in tasks] if same_order else [f"stage {s}" for s in range(stages)], fontsize=8)
@@ -97,7 +96,7 @@ def strategy_bars(results: Sequence[dict[str, Any]], path: Path, *, metric: str 
         for b, (scope, policy) in enumerate(bars):
             stats = [mean_std([r["final"][policy][scope].get(f"{direction}_{metric}") for r in rs]) for _, rs in series]
             xs = [i + (b - (len(bars) - 1) / 2) * width for i in range(len(series))]
-            ax.bar(xs, [m for m, _, _ in stats], width, yerr=[sd for _, sd, _ in stats], label=f"{'known task avg' if scope == AVERAGE else 'all tasks'}, {POLICY_NAMES[policy]}")
+            ax.bar(xs, [m for m, _, _ in stats], width, yerr=[sd for _, sd, _ in stats], label=f"{'known task avg' if scope == AVERAGE else 'all tasks'}, {POLICY_LABELS[policy]}")
         ax.set_xticks(range(len(series)), [label for label, _ in series], rotation=45, ha="right", fontsize=8)
         ax.set_title(DIRECTION_NAMES[direction])
         ax.grid(axis="y", alpha=0.3)

@@ -14,6 +14,7 @@ from torch import Tensor
 from ccrbench.evaluation.retrieval import rank_metrics, retrieval_ranks
 
 POLICIES = ("reindex", "noreindex")
+POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}  # how reports and TensorBoard name them
 DIRECTIONS = ("i2t", "t2i")
 ALL_TASKS = "all"
 AVERAGE = "average"

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.drift_report import DIAGNOSTICS, budget_policies, budget_section, diagnostics_per_stage, diagnostics_section, reembedded_fraction
+from ccrbench.evaluation.drift_report import (
+    DIAGNOSTICS,
+    budget_policies,
+    budget_section,
+    diagnostics_per_stage,
+    diagnostics_section,
+    policy_title,
+    reembedded_fraction,
+)
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES
 from ccrbench.evaluation.reindexing import RULES, policy_name
 from ccrbench.registry import ConfigError
@@ -412,19 +420,10 @@ def budget_table(runs: dict[str, list[dict[str, Any]]], *, metric: str = "r10") 
     ]
     for label, rs in sorted(with_budgets.items()):
         for policy in ["noreindex", *budget_policies(rs[0]), "reindex"]:
-            fraction = sum(reembedded_fraction(r, policy) if policy in budget_policies(r) else float(policy == "reindex") for r in rs) / len(rs)
+            fraction = sum(reembedded_fraction(r, policy) for r in rs) / len(rs)  # reindex_cost counts both ends too
             cells = [_cell(final_stat(rs, policy, scope, f"{d}_{metric}"), False) for scope in (AVERAGE, ALL_TASKS) for d in DIRECTIONS]
             lines.append(f"| {label} ({len(rs)} seed{'s' if len(rs) > 1 else ''}) | {policy_title(policy)} | {fraction:.2f} | " + " | ".join(cells) + " |")
     return [*lines, ""]
-
-
-def policy_title(policy: str) -> str:
-    """noreindex -> "no reindex"; budget0.25_most_drifted_first -> "25% budget, most drifted first"."""
-    if policy in POLICIES:
-        return {"reindex": "reindex", "noreindex": "no reindex"}[policy]
-    budget, rule = policy.removeprefix("budget").split("_", 1)
-    size = f"{budget.removesuffix('items')}-item budget" if budget.endswith("items") else f"{float(budget):.0%} budget"  # inverts reindexing.policy_name
-    return f"{size}, {rule.replace('_', ' ')}"
 
 
 def comparison_csv(results: Sequence[dict[str, Any]], *, metric: str = "r10", names: Sequence[str] | None = None) -> str:

@@ -38,10 +38,9 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, TaskEmbeddings
+from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, POLICY_LABELS, TaskEmbeddings
 
 SCOPE_LABELS = {AVERAGE: "average (known task)", ALL_TASKS: "all tasks (unknown task)"}
-POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}
 # Keys a comparison is about: shown first in HPARAMS when they differ (or, for one run, always).
 KEY_HPARAMS = ("strategy", "decoupled", "seed", "model.shared_layers", "loss")
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
