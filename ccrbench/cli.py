@@ -178,12 +178,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from ccrbench.config import load_config
+    from ccrbench.config import load_benchmark
     from ccrbench.registry import FILE_BENCHMARKS
 
-    config = load_config(args.config, args.set)
-    data = FILE_BENCHMARKS.build(config.benchmark.name, config.benchmark.options)
-    print(f"{config.benchmark.name}: {len(data.task_names)} tasks, data OK\n")
+    benchmark = load_benchmark(args.config, args.set)  # the data only: no strategy, so no Avalanche to import
+    data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
+    print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
     return 0
 

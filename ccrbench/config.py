@@ -324,3 +324,22 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
         return from_dict(apply_overrides(data, overrides))
     except ConfigError as e:
         raise ConfigError(f"{path or 'config'}: {e}") from e
+
+
+def load_benchmark(path: str | Path | None, overrides: Sequence[str] = ()) -> Component:
+    """Only the `benchmark` section of a run config, checked (the other sections' top-level keys
+    must exist, their contents are not read): for commands that read data only, such as
+    `ccrbench data check`, since checking a strategy imports Avalanche (seconds).
+
+    Raises:
+        ConfigError: naming the file and the offending key.
+    """
+    data = apply_overrides(read_yaml(Path(path)) if path is not None else {}, overrides)
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    try:
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
+        return _build_component(BENCHMARKS, data.get("benchmark", {}), "benchmark", default=fields["benchmark"].default_factory().name)
+    except ConfigError as e:
+        raise ConfigError(f"{path or 'config'}: {e}") from e

@@ -191,7 +191,8 @@ def build_learner(
             raise ConfigError(f"loss {config.loss.name!r}: {e}") from e
     plugin = STRATEGIES.build(config.strategy.name, {**config.strategy.options, **strategy_options})
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    # foreach on every device (PyTorch's default takes it on CUDA only): same values, bit for bit, fewer kernels
+    optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay, foreach=True)
     metrics = RetrievalMetrics(
         ks=config.eval.ks,
         directions=directions,

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from ccrbench.config import RunConfig, apply_overrides, from_dict, load_config, to_dict
+from ccrbench.config import RunConfig, apply_overrides, from_dict, load_benchmark, load_config, to_dict
 from ccrbench.registry import ConfigError
 
 
@@ -87,3 +87,15 @@ def test_base_configs_are_merged(tmp_path):
     (tmp_path / "loop.yaml").write_text("base: loop.yaml\n")
     with pytest.raises(ConfigError, match="loops"):
         load_config(tmp_path / "loop.yaml")
+
+
+def test_load_benchmark_checks_the_benchmark_section_only(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("benchmark: {name: shapes, train_images: 50}\nstrategy: {name: not_read_here}\n")
+    benchmark = load_benchmark(path, ["benchmark.test_images=20"])
+    assert (benchmark.name, benchmark.options["train_images"], benchmark.options["test_images"]) == ("shapes", 50, 20)
+    assert load_benchmark(None).name == RunConfig().benchmark.name
+    with pytest.raises(ConfigError, match=r"c.yaml: benchmark: .*train_imagez"):
+        load_benchmark(path, ["benchmark.train_imagez=5"])
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown key\(s\) trian; valid keys: seed"):
+        load_benchmark(path, ["trian.epochs=1"])

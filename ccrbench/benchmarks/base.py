@@ -7,19 +7,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
-from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
-from avalanche.benchmarks.scenarios.task_aware import with_task_labels
-from avalanche.benchmarks.utils import AvalancheDataset
-from avalanche.benchmarks.utils.data_attribute import TaskLabels
-from avalanche.benchmarks.utils.flat_data import ConstantSequence
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ccrbench.registry import ConfigError
+
+if TYPE_CHECKING:  # Avalanche takes seconds to import: only `make_benchmark` imports it (`data check` never does)
+    from avalanche.benchmarks.scenarios.generic_scenario import CLScenario
+    from avalanche.benchmarks.utils import AvalancheDataset
 
 
 class TensorImages(Dataset):
@@ -92,6 +90,10 @@ class ImagesWithCaptions(Dataset):
 
 def _with_task(dataset: Dataset, task: int) -> AvalancheDataset:
     """Appends the task label to every item (Avalanche's `targets_task_labels`)."""
+    from avalanche.benchmarks.utils import AvalancheDataset
+    from avalanche.benchmarks.utils.data_attribute import TaskLabels
+    from avalanche.benchmarks.utils.flat_data import ConstantSequence
+
     return AvalancheDataset([dataset], data_attributes=[TaskLabels(ConstantSequence(task, len(dataset)))])
 
 
@@ -161,6 +163,9 @@ def make_benchmark(
 
     `val`, when given, becomes a validation stream laid out like the test stream.
     """
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.scenarios.task_aware import with_task_labels
+
     splits = {"train": train, "test": test, **({"val": val} if val is not None else {})}
     if any(len(s) != len(task_names) for s in splits.values()):
         raise ValueError(f"{', '.join(splits)} and task_names need one entry per task")

@@ -36,17 +36,32 @@ class SmallCNN(nn.Module):
         norm: "group" (GroupNorm, no running statistics: all forgetting lives in the
             weights, where EWC/MAS can act) or "batch" (BatchNorm, whose running
             statistics also drift between domains).
+        strided_first: the first block downsamples with a stride-2 convolution instead of
+            conv + max-pool (a quarter of its convolution's work; a cheaper encoder studied
+            in results/cheaper_encoders/, not the default).
     """
 
     modality = "image"
 
     def __init__(
-        self, *, width: int = 16, output_dim: int = 512, dropout: float = 0.0, norm: Literal["group", "batch"] = "group"
+        self,
+        *,
+        width: int = 16,
+        output_dim: int = 512,
+        dropout: float = 0.0,
+        norm: Literal["group", "batch"] = "group",
+        strided_first: bool = False,
     ) -> None:
         super().__init__()
         blocks, c_in = [nn.PixelUnshuffle(2)], 12
-        for c_out in (2 * width, 4 * width, 8 * width):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.GroupNorm(8, c_out) if norm == "group" else nn.BatchNorm2d(c_out), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
+        for i, c_out in enumerate((2 * width, 4 * width, 8 * width)):
+            strided = strided_first and i == 0
+            blocks += [
+                nn.Conv2d(c_in, c_out, 3, stride=2 if strided else 1, padding=1, bias=False),
+                nn.GroupNorm(8, c_out) if norm == "group" else nn.BatchNorm2d(c_out),
+                *([] if strided else [nn.MaxPool2d(2)]),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c_out
         self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(4))
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c_in * 16, output_dim), nn.ReLU(inplace=True))

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -303,3 +305,13 @@ def test_tiny_run_on_secoco_images(coco_root, tmp_path, capsys):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["complete"] and results["task_names"] == ["animals", "vehicles", "indoor"]
     assert len(results["stages"]) == 3
+
+
+def test_data_check_does_not_import_avalanche(coco_root, tmp_path):
+    """`data check` reads files only: it must not pay Avalanche's seconds of imports (the
+    repeated check on a COCO-sized tree is mostly imports; results/bench/bench.md)."""
+    config = write_config(tmp_path / "c.yaml", {"name": "secoco", "root": str(coco_root), "image_size": 16})
+    code = f"import sys; from ccrbench.cli import main; assert main(['data', 'check', '--config', {config!r}]) == 0; print(sorted(m for m in sys.modules if m.startswith('avalanche')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
