@@ -18,28 +18,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import statistics
 from pathlib import Path
 
 from scipy.stats import ttest_ind
+
+from ccrbench.evaluation.report import mean_std
 
 Figures = dict[str, list[float]]  # figure -> one value per seed, in seed order
 
 
 def variants(root: Path) -> dict[str, Figures]:
-    """The figures of every variant of a suite folder, by variant name ("default": no override)."""
+    """The figures of every variant of a suite folder that has fine-tuning and joint runs of the
+    same seeds, by variant name ("default": no override)."""
     runs: dict[str, dict[tuple[str, int], dict]] = {}
     for path in sorted(root.glob("*/results.json")):
-        name = path.parent.name
-        strategy, seed = re.search(r"strategy-([^_]+)", name), re.search(r"seed-(\d+)", name)
-        if strategy is None or seed is None:
-            raise SystemExit(f"{path.parent}: a run name without strategy-... and seed-...: not a seed-spread suite")
-        variant = re.sub(r"(__)?(strategy-[^_]+|seed-\d+)", "", name).strip("_") or "default"
-        runs.setdefault(variant, {})[strategy.group(1), int(seed.group(1))] = json.loads(path.read_text())
-    if not runs:
-        raise SystemExit(f"{root}: no */results.json; run `ccrbench suite configs/suites/seed_spread.yaml --out {root}` first")
-    return {variant: figures(by_run) for variant, by_run in runs.items()}
+        results = json.loads(path.read_text())
+        # the run's name is the suite's overrides joined by "__" (ccrbench.suite.run_name): the others make the variant
+        parts = [p for p in path.parent.name.split("__") if not p.startswith(("strategy-", "seed-"))]
+        runs.setdefault("__".join(parts) or "default", {})[results["config"]["strategy"]["name"], results["seed"]] = results
+    found = {variant: figures(by_run) for variant, by_run in runs.items()}
+    found = {variant: rows for variant, rows in found.items() if rows}  # {}: no seed with both a finetune and a joint run
+    if not found:
+        raise SystemExit(f"{root}: no seed with both a finetune and a joint run; run `ccrbench suite configs/suites/seed_spread.yaml --out {root}` first")
+    return found
 
 
 def figures(runs: dict[tuple[str, int], dict]) -> Figures:
@@ -68,7 +69,7 @@ def figures(runs: dict[tuple[str, int], dict]) -> Figures:
 def spread_table(rows: Figures) -> str:
     n = len(next(iter(rows.values())))
     head = "| R@10 points | " + " | ".join(f"seed {i}" for i in range(n)) + " | mean ± std |\n" + "|---" * (n + 2) + "|"
-    lines = [f"| {name} | " + " | ".join(f"{x:.1f}" for x in v) + f" | {statistics.mean(v):.1f} ± {statistics.stdev(v):.1f} |" for name, v in rows.items()]
+    lines = [f"| {name} | " + " | ".join(f"{x:.1f}" for x in v) + " | {:.1f} ± {:.1f} |".format(*mean_std(v)) for name, v in rows.items()]
     return "\n".join([head, *lines])
 
 
@@ -76,11 +77,9 @@ def change_table(after: Figures, before: Figures) -> str:
     lines = ["| R@10 points | before: mean ± std | after: mean ± std | after − before [95 % Welch CI] |", "|---|---|---|---|"]
     for name, a in after.items():
         b = before[name]
+        (mean_a, std_a, _), (mean_b, std_b, _) = mean_std(a), mean_std(b)
         low, high = ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-        lines.append(
-            f"| {name} | {statistics.mean(b):.1f} ± {statistics.stdev(b):.1f} | {statistics.mean(a):.1f} ± {statistics.stdev(a):.1f} "
-            f"| {statistics.mean(a) - statistics.mean(b):+.1f} [{low:+.1f}, {high:+.1f}] |"
-        )
+        lines.append(f"| {name} | {mean_b:.1f} ± {std_b:.1f} | {mean_a:.1f} ± {std_a:.1f} | {mean_a - mean_b:+.1f} [{low:+.1f}, {high:+.1f}] |")
     return "\n".join(lines)
 
 
@@ -89,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("root", type=Path, help="the suite's output folder")
     parser.add_argument("--before", type=Path, help="the same figures' folder for the encoders to compare with")
     args = parser.parse_args(argv)
-    before = variants(args.before)["default"] if args.before else None
+    before = variants(args.before).get("default") if args.before else None
+    if args.before and before is None:
+        raise SystemExit(f"--before {args.before}: no run without overrides (strategy-...__seed-... folders)")
     for variant, rows in variants(args.root).items():
         print(f"## {variant}\n\n{spread_table(rows)}\n")
         if before is not None:
