@@ -128,10 +128,18 @@ def machine() -> dict[str, Any]:
 
 
 def write_results(
-    out: Path, config: RunConfig, benchmark: RetrievalBenchmark, stages: list[dict], *, complete: bool, timings: list[list[dict]] = ()
+    out: Path,
+    config: RunConfig,
+    benchmark: RetrievalBenchmark,
+    stages: list[dict],
+    *,
+    complete: bool,
+    timings: list[list[dict]] = (),
+    stage_seconds: Sequence[float] = (),
 ) -> dict:
     """Writes results.json and results.md (after every stage, so nothing computed is lost);
-    `timings`: per model, the evaluation's seconds per stage (`RetrievalMetrics.timings`)."""
+    `timings`: per model, the evaluation's seconds per stage (`RetrievalMetrics.timings`);
+    `stage_seconds`: per stage, the wall seconds of its training and evaluation."""
     results = {
         "complete": complete,
         "config": to_dict(config),
@@ -144,6 +152,7 @@ def write_results(
         "data_checksums": dict(benchmark.checksums),
         **summarize(stages, benchmark.task_names),
         "timings": list(timings),
+        "stage_seconds": list(stage_seconds),
     }
     write_atomic(out / "results.json", lambda f: json.dump(_json_safe(results), f, indent=1))
     title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed}, {config.eval.split} split)" + ("" if complete else " - INCOMPLETE")
@@ -319,6 +328,14 @@ def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool)
     return False
 
 
+def saved_stage_seconds(out: Path) -> list[float]:
+    """The stage times of the run's results.json (written before each checkpoint); [] without it."""
+    try:
+        return list(read_json(out / "results.json").get("stage_seconds", []))
+    except ConfigError:  # only the checkpoint is there (copied, or results.json lost): the times are not
+        return []
+
+
 def finished_results(out: Path) -> dict | None:
     """The results of the finished run in `out`; None when it is unfinished, absent or unreadable."""
     try:
@@ -400,7 +417,9 @@ def _run_locked(
         log_session_start(writer, to_dict(config))
     if resumed:
         done = load_checkpoint(out, learners)
+        stage_seconds = saved_stage_seconds(out)[:done] if main else []
     else:
+        stage_seconds = []
         done = 0
         if main:
             write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))
@@ -409,8 +428,8 @@ def _run_locked(
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
     seen = {t for experience in schedule[:done] for t in experience.task_labels}
     stages = merge_directions([learner.metrics.stages for learner in learners])
-    start = time.time()
     for index in range(done, len(schedule)):
+        start = time.time()
         captions = [c for t in schedule[index].task_labels for c in benchmark.task_captions[t]]
         for learner in learners:
             learn_vocabulary(learner.strategy.model, captions)
@@ -421,7 +440,10 @@ def _run_locked(
         for learner in learners:
             learner.strategy.eval([test[t] for t in sorted(seen)])
         stages = merge_directions([learner.metrics.stages for learner in learners])
-        write_results(out, config, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners])
+        stage_seconds.append(time.time() - start)
+        write_results(
+            out, config, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners], stage_seconds=stage_seconds
+        )
         if index == done:
             log_layout(writer, stages[-1])
         log_stage(writer, stages[-1], benchmark.task_names)
@@ -432,10 +454,11 @@ def _run_locked(
         writer.flush()
         save_checkpoint(out, experiences_done=index + 1, learners=learners)
         if progress:
-            print(f"stage {index} done ({time.time() - start:.0f}s)", flush=True)
+            print(f"stage {index} done ({sum(stage_seconds):.0f}s)", flush=True)  # training and evaluation since the first stage
     if not main:
         return distributed.from_main(None)
-    results = write_results(out, config, benchmark, stages, complete=True, timings=[learner.metrics.timings for learner in learners])
+    timings = [learner.metrics.timings for learner in learners]
+    results = write_results(out, config, benchmark, stages, complete=True, timings=timings, stage_seconds=stage_seconds)
     log_final(writer, results)
     log_session_end(writer)
     return distributed.from_main(results)

@@ -28,6 +28,8 @@ def test_the_cli_resumes_an_interrupted_run_and_never_overwrites_it(tmp_path, mo
     resumed = json.loads((tmp_path / "crash" / "results.json").read_text())
     assert resumed["complete"] and len(resumed["stages"]) == 3
     assert resumed["stages"][0] == partial["stages"][0]  # the finished stage is kept, not redone
+    assert len(partial["stage_seconds"]) == 1 and len(resumed["stage_seconds"]) == 3 and min(resumed["stage_seconds"]) > 0
+    assert resumed["stage_seconds"][0] == partial["stage_seconds"][0]  # the first stage's time is the one it took
 
 
 def test_nan_loss_stops_the_run_and_keeps_finished_stages(tmp_path, monkeypatch, capsys):
