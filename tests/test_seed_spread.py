@@ -35,3 +35,14 @@ def test_variants_are_compared_with_the_baseline_using_welch_intervals(tmp_path)
     # Welch interval of +10 with std 7.1 on both sides, 2 seeds each (df 2): 10 ± 4.303 * sqrt(50 / 2 + 50 / 2) = [-20.4, +40.4]
     assert "| ft forgetting of task 1, i2t, reindex | 55.0 ± 7.1 | 65.0 ± 7.1 | +10.0 [-20.4, +40.4] |" in out
     assert "| task 1 right after learning it, t2i (ft) | 90.0 ± 0.0 | 80.0 ± 0.0 |" in out
+
+
+def test_folders_without_the_runs_it_reads_are_clear_errors(tmp_path):
+    script = [sys.executable, str(ROOT / "scripts" / "seed_spread.py")]
+    write_run(tmp_path / "s" / "strategy-ewc__seed-0", "ewc", 0, [90.0, 40.0], 30.0)
+    done = subprocess.run([*script, str(tmp_path / "s")], capture_output=True, text=True)
+    assert done.returncode != 0 and "no seed with both a finetune and a joint run" in done.stderr
+    for strategy in ("finetune", "joint"):
+        write_run(tmp_path / "v" / f"width-12__strategy-{strategy}__seed-0", strategy, 0, [90.0, 40.0], 30.0)
+    done = subprocess.run([*script, str(tmp_path / "v"), "--before", str(tmp_path / "v")], capture_output=True, text=True)
+    assert done.returncode != 0 and "no run without overrides" in done.stderr
