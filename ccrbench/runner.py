@@ -32,9 +32,13 @@ from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, flatten, from_dict, to_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
-from ccrbench.evaluation.report import markdown_report, summarize
-from ccrbench.evaluation.tensorboard import (
-    TrainingCurves,
+from ccrbench.evaluation.tensorboard import TrainingCurves
+from ccrbench.io import read_json, write_atomic
+from ccrbench.models.base import GrowingVocabulary
+from ccrbench.models.two_branch import TwoBranchModel
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
+from ccrbench.reporting import markdown_report, summarize
+from ccrbench.reporting.tensorboard import (
     log_examples,
     log_experiment,
     log_final,
@@ -44,10 +48,6 @@ from ccrbench.evaluation.tensorboard import (
     log_stage,
     tasks_learned,
 )
-from ccrbench.io import read_json, write_atomic
-from ccrbench.models.base import GrowingVocabulary
-from ccrbench.models.two_branch import TwoBranchModel
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.progress import ProgressBar
 from ccrbench.strategies.template import RetrievalTemplate

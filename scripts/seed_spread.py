@@ -22,7 +22,7 @@ from pathlib import Path
 
 from scipy.stats import ttest_ind
 
-from ccrbench.evaluation.report import mean_std
+from ccrbench.reporting.statistics import mean_std
 
 Figures = dict[str, list[float]]  # figure -> one value per seed, in seed order
 
