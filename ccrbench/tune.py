@@ -31,6 +31,7 @@ from ccrbench.config import build_section
 from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey
 from ccrbench.evaluation.protocol import AVERAGE
 from ccrbench.io import read_json, write_atomic
+from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError
 from ccrbench.suite import SuiteRun, expand_spec, grid_points, read_suite, run_runs, run_status
 
@@ -154,13 +155,11 @@ def selection_markdown(selection: dict[str, Any], *, source: str) -> str:
     ]
     for name, entry in selection["strategies"].items():
         keys = list(entry["grid"])
-        parts += [f"## {name}", "", "| " + " | ".join([*keys, "validation score", "runs"]) + " |", "|---" * (len(keys) + 2) + "|"]
+        rows = []
         for s in entry["scores"]:
             cells = [json.dumps(s["values"][k]) for k in keys] + [f"{s['score']:.2f}", str(len(s["runs"]))]
-            if s["values"] == entry["winner"]:
-                cells = [f"**{c}**" for c in cells]
-            parts.append("| " + " | ".join(cells) + " |")
-        parts.append("")
+            rows.append([f"**{c}**" for c in cells] if s["values"] == entry["winner"] else cells)
+        parts += [f"## {name}", "", *markdown_table([*keys, "validation score", "runs"], rows), ""]
     return "\n".join(parts)
 
 

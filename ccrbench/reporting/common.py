@@ -1,9 +1,9 @@
-"""What every report module shares: the missing value, the mean, number cells, markdown tables."""
+"""What every report module shares: the missing value, the mean, number cells."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 NAN = float("nan")
 
@@ -27,12 +27,3 @@ def fmt(x: float | None, digits: int = 1) -> str:
 def seeds(n: int) -> str:
     """'1 seed', '3 seeds'."""
     return f"{n} seed{'s' if n > 1 else ''}"
-
-
-def markdown_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a markdown table: the head, its separator, one line per row of cells."""
-    return [_row(head), "|---" * len(head) + "|", *map(_row, rows)]
-
-
-def _row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"

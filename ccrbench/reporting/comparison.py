@@ -8,7 +8,8 @@ from typing import Any
 
 from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
-from ccrbench.reporting.common import markdown_table, seeds
+from ccrbench.markdown import markdown_table
+from ccrbench.reporting.common import seeds
 from ccrbench.reporting.continual import CL_METRIC_TITLES, CL_METRICS
 from ccrbench.reporting.drift import budget_table, final_diagnostics_table
 from ccrbench.reporting.grouping import by_setting, group_runs

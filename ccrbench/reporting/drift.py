@@ -10,7 +10,8 @@ from typing import Any
 from ccrbench.evaluation.diagnostics import DIAGNOSTICS
 from ccrbench.evaluation.keys import DIRECTIONS, IndexingPolicy, MetricKey
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
-from ccrbench.reporting.common import NAN, fmt, markdown_table, mean, seeds
+from ccrbench.markdown import markdown_table
+from ccrbench.reporting.common import NAN, fmt, mean, seeds
 from ccrbench.reporting.statistics import final_stat, mean_std, stat_cell
 
 MODEL_SEPARATOR = "_model_"  # decoupled runs' diagnostics: "i2t_model_image_drift" (protocol.merge_directions)

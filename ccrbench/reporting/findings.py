@@ -11,8 +11,8 @@ from typing import Any
 from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, IndexingPolicy, MetricKey
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
 from ccrbench.evaluation.reindexing import RULES
+from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError
-from ccrbench.reporting.common import markdown_table
 from ccrbench.reporting.drift import policy_title
 from ccrbench.reporting.grouping import Group, group_runs
 from ccrbench.reporting.statistics import confidence_interval, mean_std

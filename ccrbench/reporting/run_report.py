@@ -7,7 +7,8 @@ from typing import Any
 
 from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey, measure_keys, parse_keys
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
-from ccrbench.reporting.common import NAN, fmt, markdown_table
+from ccrbench.markdown import markdown_table
+from ccrbench.reporting.common import NAN, fmt
 from ccrbench.reporting.continual import CL_METRICS
 from ccrbench.reporting.drift import budget_section, diagnostics_section
 
