@@ -22,7 +22,7 @@ CL_METRIC_TITLES = {
 
 
 def stage_matrices(stages: Sequence[dict[str, Any]], num_tasks: int) -> dict[str, dict[str, list[list[float]]]]:
-    """{policy: {metric: [stage][task]}}, NaN where a task was not seen yet."""
+    """`{policy: {metric: [stage][task]}}`, NaN where a task was not seen yet."""
     out: dict[str, dict[str, list[list[float]]]] = {}
     for policy in POLICIES:
         keys = next(iter(stages[0]["metrics"][policy].values())).keys()
