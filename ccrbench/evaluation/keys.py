@@ -20,6 +20,7 @@ DIRECTIONS = ("i2t", "t2i")
 POLICIES = ("reindex", "noreindex")
 POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}  # how reports and TensorBoard name them
 RSUM = "rsum"
+MODEL_SEPARATOR = "_model_"  # a decoupled run's diagnostics carry their model: "i2t_model_image_drift"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,17 @@ def measure_keys(ks: Iterable[int]) -> list[MetricKey]:
     """Every registered measure without a direction, a per-K one for each K: r1, r5, r10, medr, meanr."""
     ks = list(ks)
     return [MetricKey(name, None, k) for name, m in MEASURES.items() for k in (ks if m.per_k else [None])]
+
+
+def model_diagnostic(direction: str, key: str) -> str:
+    """The key of diagnostic `key` of the model answering `direction` in a decoupled run: "i2t_model_image_drift"."""
+    return f"{direction}{MODEL_SEPARATOR}{key}"
+
+
+def split_model(key: str) -> tuple[str | None, str]:
+    """"i2t_model_image_drift" -> ("i2t", "image_drift"); "image_drift" -> (None, "image_drift")."""
+    model, _, base = key.rpartition(MODEL_SEPARATOR)
+    return model or None, base
 
 
 def parse_keys(keys: Iterable[str]) -> list[MetricKey]:

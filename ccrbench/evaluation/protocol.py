@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, RSUM, MetricKey, parse_keys
+from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, RSUM, MetricKey, model_diagnostic, parse_keys
 from ccrbench.evaluation.retrieval import rank_metrics, retrieval_ranks
 
 ALL_TASKS = "all"
@@ -174,11 +174,11 @@ def merge_directions(per_model: list[list[dict]]) -> list[dict]:
         ks = tuple(key.k for key in parse_keys(metrics[POLICIES[0]][ALL_TASKS]) if key.is_recall and key.direction == DIRECTIONS[0])
         merged.append({**records[0], "metrics": add_rsum(metrics, ks)})
         if "diagnostics" in records[0]:
-            models = [f"{_direction(r)}_model" for r in records]  # i2t_model, t2i_model
             diagnostics: dict[str, dict[str, float]] = {}
-            for model, record in zip(models, records):
+            for record in records:
+                direction = _direction(record)  # of the model that made the record
                 for scope, values in record["diagnostics"].items():
-                    diagnostics.setdefault(scope, {}).update({f"{model}_{k}": v for k, v in values.items()})
+                    diagnostics.setdefault(scope, {}).update({model_diagnostic(direction, k): v for k, v in values.items()})
             items = {p: sum(r["reindex_cost"]["items"][p] for r in records) for p in records[0]["reindex_cost"]["items"]}
             cost = {"eligible": sum(r["reindex_cost"]["eligible"] for r in records), "items": items}
             merged[-1].update(diagnostics=diagnostics, reindex_cost=cost)

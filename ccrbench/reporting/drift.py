@@ -8,19 +8,11 @@ import math
 from typing import Any
 
 from ccrbench.evaluation.diagnostics import DIAGNOSTICS
-from ccrbench.evaluation.keys import DIRECTIONS, IndexingPolicy, MetricKey
+from ccrbench.evaluation.keys import DIRECTIONS, IndexingPolicy, MetricKey, split_model
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import NAN, fmt, mean, seeds
 from ccrbench.reporting.statistics import final_stat, mean_std, stat_cell
-
-MODEL_SEPARATOR = "_model_"  # decoupled runs' diagnostics: "i2t_model_image_drift" (protocol.merge_directions)
-
-
-def split_model(key: str) -> tuple[str | None, str]:
-    """"i2t_model_image_drift" -> ("i2t", "image_drift"); "image_drift" -> (None, "image_drift")."""
-    model, _, base = key.rpartition(MODEL_SEPARATOR)
-    return model or None, base
 
 
 def diagnostics_per_stage(results: dict[str, Any]) -> dict[str, list[float]]:
