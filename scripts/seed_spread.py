@@ -22,6 +22,7 @@ from pathlib import Path
 
 from scipy.stats import ttest_ind
 
+from ccrbench.evaluation.keys import DIRECTIONS, MetricKey
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.statistics import mean_std
 
@@ -54,8 +55,8 @@ def figures(runs: dict[tuple[str, int], dict]) -> Figures:
     rows: Figures = {}
     for seed in seeds:
         ft, joint = runs["finetune", seed], runs["joint", seed]
-        for d in ("i2t", "t2i"):
-            key = f"{d}_r10"
+        for d in DIRECTIONS:
+            key = str(MetricKey("r", d, 10))
             rows.setdefault(f"task 1 right after learning it, {d} (ft)", []).append(value(ft, "reindex", key, "0", 0))
             rows.setdefault(f"ft forgetting of task 1, {d}, reindex", []).append(
                 value(ft, "reindex", key, "0", 0) - value(ft, "reindex", key, "0", -1)
