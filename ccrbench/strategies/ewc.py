@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.regularization import Params, WeightRegularizer, ewc_importance
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.training.template import RetrievalBatch
 
 
 @register_strategy("ewc")

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ccrbench.distributed import average_gradients, gather_with_grad
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalBatch, global_loss
+from ccrbench.training.template import RetrievalBatch, global_loss
 
 Params = dict[str, Tensor]
 

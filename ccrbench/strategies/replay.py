@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from ccrbench.distributed import shard
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.training.template import RetrievalBatch
 
 Item = tuple[Any, ...]  # (image, caption, image_id, task)
 
