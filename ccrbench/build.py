@@ -31,6 +31,7 @@ from ccrbench.training.throughput import DataWaitMeter
 
 
 def seed_everything(seed: int) -> None:
+    """Seeds Python's, numpy's and torch's global generators (model initialisation, batch order)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -135,7 +135,7 @@ class RunConfig:
         eval: indexing and querying.
     """
 
-    seed: int = 0
+    seed: Annotated[int, Ge(0)] = 0
     device: str = "cpu"
     threads: Annotated[int, Ge(0)] = 0
     benchmark: Component = _component(BENCHMARKS, "shapes")

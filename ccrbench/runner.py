@@ -1,4 +1,5 @@
-"""Builds a run from its config and executes train -> index -> query after every task."""
+"""A run's stage loop: train -> index -> query after every task, results written after every stage
+(the parts come from `ccrbench.build`, the records beside the metrics from `ccrbench.provenance`)."""
 
 from __future__ import annotations
 
