@@ -41,6 +41,7 @@ Fields = Mapping[str, tuple[Any, Any]]  # name -> (annotation, default or inspec
 
 
 def _yaml12_float(value: Any) -> Any:
+    """A string written as a YAML 1.2 float, as that float; any other value unchanged."""
     return float(value) if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()) else value
 
 
@@ -73,6 +74,7 @@ def make_validator(name: str, fields: Fields) -> TypeAdapter:
 
 @functools.cache
 def _signature_validator(obj: Callable[..., Any], skip: tuple[str, ...]) -> tuple[TypeAdapter, Fields]:
+    """The validator of `obj`'s config keys (its keyword parameters less `skip`), built once per callable."""
     fields = {n: (p.annotation, p.default) for n, p in config_parameters(obj, skip=skip).items()}
     return make_validator(getattr(obj, "__name__", "options"), fields), fields
 
