@@ -1,4 +1,4 @@
-"""CONTRIBUTING.md's "Adding a metric" cannot rot: its example, added to measures.py as the guide
+"""CONTRIBUTING.md's "Contributing a metric" cannot rot: its example, added to measures.py as the guide
 says, reaches results, results.md, the comparison report, `--metric`, a tune criterion and TensorBoard."""
 
 import re
@@ -18,7 +18,7 @@ from ccrbench.reporting.tensorboard.layout import scalars_layout
 from ccrbench.tune import Criterion
 
 GUIDE = (Path(__file__).resolve().parent.parent / "CONTRIBUTING.md").read_text()
-SECTION = GUIDE[GUIDE.index("# Adding a metric") :]
+SECTION = GUIDE[GUIDE.index("# Contributing a metric") :]
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The training-curve plugin: loss, penalty terms and learning rate written to TensorBoard."""
+"""Training curves for TensorBoard, as an Avalanche plugin."""
 
 from __future__ import annotations
 
