@@ -214,7 +214,12 @@ def recall_differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                         where = f"stage {stage_a['stage']} {policy} {task} {key}"
                         diffs.append((abs(value - stage_b["metrics"][policy][task][key]), where))
     worst = max(diffs)
-    return {"compared": len(diffs), "max_abs_points": worst[0], "where": worst[1], "mean_abs_points": statistics.fmean(d for d, _ in diffs)}
+    return {
+        "compared": len(diffs),
+        "max_abs_points": worst[0],
+        "where": worst[1] if worst[0] > 0 else None,
+        "mean_abs_points": statistics.fmean(d for d, _ in diffs),
+    }
 
 
 def cpu_check(args: argparse.Namespace, device: torch.device, work: Path) -> dict[str, Any]:
@@ -374,8 +379,8 @@ def tower_run(device: torch.device, config: RunConfig, benchmark: RetrievalBench
     return {
         "train_top_blocks": config.model.image_encoder.options["train_top_blocks"],
         "batch_size": config.train.batch_size,
-        "params_m": params / 1e6,
-        "trainable_m": trainable / 1e6,
+        "params": params,
+        "trainable": trainable,
         "estimate_weights_gib": weights_gib,
         "estimate_grads_adam_gib": states_gib,
         "peak_gib": peak,
@@ -503,7 +508,7 @@ def markdown(summary: dict[str, Any]) -> str:
         ]
         for r in checks["towers"]["runs"]:
             lines.append(
-                f"| {r['family']} | {r['train_top_blocks']} | {r['params_m']:.1f}M | {r['trainable_m']:.1f}M | {r['estimate_weights_gib']:.2f} | "
+                f"| {r['family']} | {r['train_top_blocks']} | {r['params']:,} | {r['trainable']:,} | {r['estimate_weights_gib']:.2f} | "
                 f"{r['estimate_grads_adam_gib']:.2f} | {fmt(r['peak_gib'])} | {fmt(r['rest_of_peak_gib'])} | {r['images_per_s']:.0f} ({r['batch_size']}) | {r['data_wait']} |"
             )
     if checks.get("ranks", {}).get("status") == "ok":
