@@ -5,7 +5,7 @@
 # Avalanche nor what Avalanche imports when it starts (wandb and its telemetry packages,
 # pydantic, qpsolvers, pytorchcv, gdown, dill, GPUtil), msgspec, annotated-types, or ccrbench
 # itself (installed for its metadata: every run records its version). Versions: those the suite
-# is tested with. About 27 MB; no download on the GPU machine (it has no network).
+# is tested with. 26 MB when written; no download on the GPU machine (it has no network).
 #
 #   sh scripts/gpu_wheels.sh        # here, with PyPI access; then `run` with carry [".whl"]
 set -eu

@@ -93,6 +93,23 @@ def test_only_reruns_a_check_keeping_the_others_and_records_its_failure(gpu_chec
         assert "cpu_fp32_mas/results.json" in tar.getnames()
 
 
+def test_a_run_that_raises_is_recorded_and_the_next_runs_still_run(gpu_check, tmp_path, monkeypatch):
+    calls = []
+
+    def crashing_run(argv):
+        calls.append(argv)
+        raise RuntimeError("CUDA error: simulated")
+
+    monkeypatch.setattr(gpu_check, "ccrbench_main", crashing_run)
+    summary = gpu_check.main(["--dry-run", "--only", "demo", "--strategies", "mas", "--out", str(tmp_path), "--work", str(tmp_path / "work")])
+    demo = summary["checks"]["demo"]
+    assert len(calls) == 2 and demo["status"] == "failed" and demo["failed"] == ["cpu_fp32_mas", "cpu_bf16_mas"]
+    assert all(r["exit_code"] is None and "CUDA error: simulated" in r["error"] for r in demo["runs"].values())
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "## demo: FAILED" in markdown and "cpu_bf16_mas: Traceback" in markdown
+    assert "CUDA error: simulated" in (tmp_path / "work" / "cpu_bf16_mas.log").read_text()
+
+
 def test_recall_differences_compare_every_recall_of_every_stage(gpu_check):
     def results(i2t, t2i, medr):
         return {"stages": [{"stage": 0, "metrics": {"reindex": {"0": {"i2t_r1": i2t, "t2i_r1": t2i, "i2t_medr": medr}}}}]}
