@@ -55,15 +55,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_metrics  # noqa: E402  (scripts/ is on the path)
 
-from ccrbench.cli import main as ccrbench_main  # noqa: E402
 from ccrbench.benchmarks.base import RetrievalBenchmark  # noqa: E402
+from ccrbench.build import build_learner, learn_vocabulary, seed_everything  # noqa: E402
+from ccrbench.cli import main as ccrbench_main  # noqa: E402
 from ccrbench.config import RunConfig, load_config  # noqa: E402
 from ccrbench.evaluation.protocol import DIRECTIONS  # noqa: E402
 from ccrbench.evaluation.retrieval import DEFAULT_TILE, FUSED_MIN_TILES, retrieval_ranks  # noqa: E402
 from ccrbench.io import read_json  # noqa: E402
+from ccrbench.provenance import machine, versions  # noqa: E402
 from ccrbench.registry import BENCHMARKS  # noqa: E402
-from ccrbench.runner import build_learner, learn_vocabulary, machine, seed_everything, versions  # noqa: E402
-from ccrbench.strategies.throughput import DataWaitMeter  # noqa: E402
+from ccrbench.training.throughput import DataWaitMeter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "shapes_finetune.yaml"
