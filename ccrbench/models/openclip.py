@@ -34,8 +34,12 @@ def load_open_clip(key: str, model: str, pretrained: str) -> Any:
     """
     import open_clip  # slow import: only when used
 
+    if pretrained and model.startswith("local-dir:"):
+        raise ConfigError(f"{key}: {model!r} brings its own weights (or none: random); drop pretrained={pretrained!r}")
     try:
-        return open_clip.create_model(model, pretrained=pretrained or None, load_weights=bool(pretrained) or model.startswith("local-dir:"))
+        return open_clip.create_model(
+            model, pretrained=pretrained or None, load_weights=bool(pretrained) or model.startswith("local-dir:"), require_pretrained=bool(pretrained)
+        )
     except RuntimeError as e:
         if "not found" in str(e).lower() or "unknown" in str(e).lower():
             raise ConfigError(f"{key}: {e}; `python -c 'import open_clip; print(open_clip.list_pretrained())'` lists names and tags") from e

@@ -109,3 +109,23 @@ def write_keywords(root: Path) -> Path:
     path = root / "keywords.yaml"
     path.write_text("".join(f"{task}: [{', '.join(w.rstrip('s') for w in words)}]\n" for task, words in WORDS.items()))
     return path
+
+
+# Flickr30K imgid -> (Karpathy split, the word its captions name); 9 names two tasks' words, 10 none.
+FLICKR = {
+    0: ("train", "dog"), 1: ("train", "car"), 2: ("restval", "beach"), 3: ("train", "horses"), 4: ("train", "bus"),
+    5: ("train", "lake"), 6: ("val", "cat"), 7: ("val", "truck"), 8: ("val", "ocean"), 9: ("train", "dog on a boat"),
+    10: ("train", "man"), 11: ("test", "bird"), 12: ("test", "bicycle"), 13: ("test", "pool"), 14: ("test", "puppy"),
+}  # fmt: skip
+
+
+def build_flickr(root: Path) -> Path:
+    """A miniature Flickr30K: dataset_flickr30k.json (sentids not in file order) and flickr30k-images/."""
+    entries = []
+    for imgid, (split, word) in FLICKR.items():
+        filename = f"{1000 + imgid}.jpg"
+        write_jpeg(root / "flickr30k-images" / filename, imgid, size=(12, 10))
+        sentences = [{"raw": f"caption {k} of a {word} {imgid}", "sentid": 5 * imgid + k, "imgid": imgid, "tokens": []} for k in range(5)]
+        entries.append({"imgid": imgid, "filename": filename, "split": split, "sentids": [s["sentid"] for s in sentences], "sentences": sentences[::-1]})
+    (root / "dataset_flickr30k.json").write_text(json.dumps({"images": entries, "dataset": "flickr30k"}))
+    return root

@@ -94,14 +94,23 @@ class KeywordRule:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise DataError(f"{path}: not YAML/JSON ({e})") from e
-        if not isinstance(data, dict) or not data or not all(isinstance(w, list) and w for w in data.values()):
-            raise DataError(f"{path}: expected a mapping of each task to a non-empty list of words, e.g. {{animals: [dog, cat]}}")
+        return cls.from_mapping(data, where=str(path))
+
+    @classmethod
+    def from_mapping(cls, data: object, *, where: str) -> "KeywordRule":
+        """`{task: [words]}` in training order; `where` names its source in errors.
+
+        Raises:
+            DataError: not a mapping of task names to non-empty lists of words, or a word of two tasks.
+        """
+        if not isinstance(data, dict) or not data or not all(isinstance(w, (list, tuple)) and w for w in data.values()):
+            raise DataError(f"{where}: expected a mapping of each task to a non-empty list of words, e.g. {{animals: [dog, cat]}}")
         words = tuple(frozenset(str(w).strip().lower() for w in ws) for ws in data.values())
         seen: dict[str, str] = {}
         for name, ws in zip(data, words):
             for w in ws:
                 if w in seen:
-                    raise DataError(f"{path}: word {w!r} is listed for tasks {seen[w]!r} and {name!r}; a word belongs to one task")
+                    raise DataError(f"{where}: word {w!r} is listed for tasks {seen[w]!r} and {name!r}; a word belongs to one task")
                 seen[w] = str(name)
         return cls(names=tuple(map(str, data)), words=words)
 
