@@ -25,6 +25,15 @@ from ccrbench.tokens import TokenBatch
 DEFAULT_MODEL = "ViT-B-32"
 
 
+def import_open_clip() -> Any:
+    """The `open_clip` package (slow import: only when used), or a ConfigError naming the extra."""
+    try:
+        import open_clip
+    except ImportError as e:
+        raise ConfigError("the open_clip encoders need the open_clip_torch package: pip install 'ccrbench[open_clip]'") from e
+    return open_clip
+
+
 def load_open_clip(key: str, model: str, pretrained: str) -> Any:
     """`open_clip.create_model(model, pretrained)`; "" loads no weights (random, or a local-dir's own).
 
@@ -32,7 +41,7 @@ def load_open_clip(key: str, model: str, pretrained: str) -> Any:
         ConfigError: an unknown model or tag, or weights that cannot be loaded (offline and not
             cached, or the download failed), naming the fix.
     """
-    import open_clip  # slow import: only when used
+    open_clip = import_open_clip()
 
     if pretrained and model.startswith("local-dir:"):
         raise ConfigError(f"{key}: {model!r} brings its own weights (or none: random); drop pretrained={pretrained!r}")
@@ -131,11 +140,9 @@ class OpenCLIPTextEncoder(OpenCLIPTower):
 
     def __init__(self, *, model: str = DEFAULT_MODEL, pretrained: str = "", freeze: bool = False) -> None:
         super().__init__()
-        import open_clip  # slow import: only when used
-
         full = load_open_clip("open_clip_text.model", model, pretrained)
         self.pretrained_logits = logits_of(full)
-        self.tokenizer = open_clip.get_tokenizer(model)
+        self.tokenizer = import_open_clip().get_tokenizer(model)
         full.visual = nn.Identity()  # the image tower is the other encoder's
         self.tower = full
         with torch.no_grad():

