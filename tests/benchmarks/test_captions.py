@@ -31,12 +31,26 @@ def names(data, split):
     return {name: sorted(by_id[caps[0]] for caps in s.captions) for name, s in zip(data.task_names, getattr(data, split))}
 
 
+RULES = {  # options of each task rule, with the task names it gives (in the order of captiondata.WORDS' tasks)
+    "column": ({**COLUMN, "tasks": [["animals"], ["vehicles"], ["food"]]}, ("animals", "vehicles", "food")),
+    "keywords": ({"task_by": "keywords", "keywords": "keywords.yaml", "split_column": "split", "captions_per_image": 2}, tuple(captiondata.WORDS)),
+    "time": (
+        {"task_by": "time", "time_column": "year", "period_boundaries": ["2014", "2020"], "split_column": "split", "captions_per_image": 2},
+        ("...-2014", "2014-2020", "2020-..."),
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_every_format_gives_the_same_tasks_splits_and_captions(fmt, tmp_path):
-    data = load(tmp_path, FORMATS[fmt](tmp_path), **COLUMN, tasks=[["animals"], ["vehicles"], ["food"]])
-    assert data.task_names == ("animals", "vehicles", "food")
+def test_every_format_with_every_task_rule_gives_the_same_tasks_splits_and_captions(fmt, rule, tmp_path):
+    files = FORMATS[fmt](tmp_path)
+    captiondata.write_keywords(tmp_path)
+    options, task_names = RULES[rule]
+    data = load(tmp_path, files, **options)
+    assert data.task_names == task_names
     for split in ("train", "val", "test"):
-        assert names(data, split) == {task: EXPECTED[task][split] for task in data.task_names}
+        assert names(data, split) == {name: EXPECTED[task][split] for name, task in zip(task_names, captiondata.WORDS)}
     record = next(r for r in captiondata.images() if r["name"] == "animals_0.jpg")
     assert tuple(record["captions"]) in data.train[0].captions  # both captions, in order
     assert data.train[0].images[0].shape == (3, 16, 16)
@@ -77,11 +91,15 @@ def test_keyword_rule_leaves_out_and_counts_images_of_several_tasks(tmp_path):
     assert sum(len(s.captions) for split in (data.train, data.val, data.test) for s in split) == len(records) - 1
 
 
-def test_time_rule_cuts_periods_at_the_boundaries(tmp_path):
-    files = FORMATS["parquet"](tmp_path)
-    data = load(tmp_path, files, task_by="time", time_column="year", period_boundaries=["2014", "2020"], split_column="split", captions_per_image=2)
-    assert data.task_names == ("...-2014", "2014-2020", "2020-...")
-    assert names(data, "train") == {name: EXPECTED[task]["train"] for name, task in zip(data.task_names, captiondata.WORDS)}
+def test_time_rule_reads_iso_dates_and_rejects_bad_boundaries_and_times(tmp_path):
+    records = captiondata.images()
+    for r in records:
+        r["year"] = f"{r['year']}-06-30"
+    files = [captiondata.write_csv(tmp_path, records).name]
+    data = load(tmp_path, files, task_by="time", time_column="year", period_boundaries=["2014-01-01", "2020-01-01"], split_column="split", captions_per_image=2)
+    assert names(data, "test") == {name: EXPECTED[task]["test"] for name, task in zip(data.task_names, captiondata.WORDS)}
+    with pytest.raises(DataError, match=r"data.csv row \d+: time '20\d\d-06-30' is not readable"):
+        load(tmp_path, files, task_by="time", time_column="year", period_boundaries=["2014", "2020"], split_column="split")
     with pytest.raises(ConfigError, match="must increase strictly"):
         load(tmp_path, files, task_by="time", time_column="year", period_boundaries=["2020", "2014"], split_column="split")
 
@@ -168,6 +186,18 @@ def test_the_same_image_listed_twice_is_loaded_once(tmp_path):
     data = load(tmp_path, [path.name, "copy.csv"], **{**COLUMN, "captions_per_image": 4})
     assert names(data, "test") == {task: EXPECTED[task]["test"] for task in data.task_names}
     assert all(len(caps) == 4 for s in data.train for caps in s.captions)
+
+
+def test_features_of_the_images_give_the_same_data(tmp_path, capsys):
+    files = FORMATS["jsonl"](tmp_path)
+    benchmark = {"name": "image_captions", "root": str(tmp_path), "files": files, "image_size": 32, **COLUMN}
+    config = write_config(tmp_path / "c.yaml", benchmark)
+    args = ["features", "--config", config, "--encoder", "small_cnn", "--quiet", "--set", "model.image_encoder.width=8"]
+    assert main([*args, "--set", "model.image_encoder.output_dim=16"]) == 0
+    raw, features = load(tmp_path, files, **COLUMN), load(tmp_path, files, **COLUMN, mode="features")
+    for split in ("train", "val", "test"):
+        for a, b in zip(getattr(raw, split), getattr(features, split)):
+            assert a.image_ids == b.image_ids and a.captions == b.captions and b.images[0].shape == (16,)
 
 
 def test_bad_options_are_clear_errors(tmp_path):
