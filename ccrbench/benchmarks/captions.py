@@ -69,10 +69,11 @@ class BadRows:
         self.on_bad_row = on_bad_row
         self.excluded = excluded
 
-    def __call__(self, where: str, reason: str, fix: str) -> None:
+    def __call__(self, where: str, reason: str, fix: str, *, detail: str = "") -> None:
+        """Raises naming `where`, `reason` + `detail` and `fix`, or counts the row under `reason`."""
         if self.on_bad_row == "fail":
-            raise DataError(f"{where}: {reason}; {fix}, or set benchmark.on_bad_row=skip to leave such rows out and count them")
-        self.excluded.add(NO_TASK, f"bad row: {reason.split(' (')[0]}")
+            raise DataError(f"{where}: {reason}{detail}; {fix}, or set benchmark.on_bad_row=skip to leave such rows out and count them")
+        self.excluded.add(NO_TASK, f"bad row: {reason}")
 
 
 def gather(rows: Iterable[Row], *, root: Path, id_column: str, bad: BadRows) -> list[ImageEntry]:
@@ -89,7 +90,7 @@ def gather(rows: Iterable[Row], *, root: Path, id_column: str, bad: BadRows) -> 
             bad(row.where, "no image", "fill in its image column (a shard sample needs a jpg, jpeg or png)")
             continue
         if not row.image.is_file():
-            bad(row.where, f"image {row.image} not found", "copy the image there or fix the path (relative to the file)")
+            bad(row.where, "image not found", "copy the image there or fix the path (relative to the file)", detail=f": {row.image}")
             continue
         captions = [clean_caption(c) for c in row.captions]
         if not captions or not all(captions):
@@ -102,7 +103,7 @@ def gather(rows: Iterable[Row], *, root: Path, id_column: str, bad: BadRows) -> 
                 try:
                     image_id = int(row.fields[id_column])
                 except ValueError:
-                    bad(row.where, f"id {row.fields[id_column]!r} is not an integer", f"write an integer in column {id_column!r}")
+                    bad(row.where, "id not an integer", f"write an integer in column {id_column!r}", detail=f": {row.fields[id_column]!r}")
                     continue
             else:
                 source, top = row.source.resolve(), root.resolve()
@@ -150,7 +151,7 @@ def to_candidates(
         if split_column:
             split = {"restval": "train"}.get(image.fields[split_column], image.fields[split_column])
             if split not in SPLITS:
-                bad(image.where, f"split {image.fields[split_column]!r} is none of {', '.join(SPLITS)}", f"fix column {split_column!r}")
+                bad(image.where, "unknown split", f"write one of {', '.join(SPLITS)} in column {split_column!r}", detail=f" {image.fields[split_column]!r}")
                 continue
         else:
             split = split_of(image.image_id, seed=split_seed, test_fraction=test_fraction, val_fraction=val_fraction)
@@ -158,13 +159,13 @@ def to_candidates(
         if isinstance(rule, KeywordRule):
             task = rule.task_of([value] if task_value else image.captions)
         elif not value:
-            bad(image.where, f"no task value (column {task_value!r} is empty)", f"fill in column {task_value!r}")
+            bad(image.where, "no task value", f"fill in column {task_value!r}", detail=f" (column {task_value!r} is empty)")
             continue
         elif isinstance(rule, TimeRule):
             try:
                 task = rule.task_of(value)
             except ValueError as e:
-                bad(image.where, f"time {value!r} is not readable ({e})", f"write a number or an ISO date in column {task_value!r}")
+                bad(image.where, "unreadable time", f"write a number or an ISO date in column {task_value!r}", detail=f" {value!r} ({e})")
                 continue
         else:
             task = rule.task_of(value)

