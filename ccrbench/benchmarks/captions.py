@@ -1,5 +1,6 @@
 """`image_captions`: a benchmark over image-caption files people keep (CSV/TSV, JSON Lines,
-Parquet, webdataset shards), with tasks from a column, keywords or a time.
+Parquet, Arrow / Hugging Face `save_to_disk`, webdataset shards), with tasks from a column,
+keywords or a time.
 
 Files: `files` under `root` (glob patterns allowed, e.g. `shards/*.tar`), read by
 `files.tables` (image and caption columns named by `image_column` / `caption_column`;
@@ -181,7 +182,7 @@ def to_candidates(
 def expand_files(base: Path, files: Sequence[str]) -> list[Path]:
     """Each entry of `files` under `base`, glob patterns expanded (sorted); a pattern matching nothing is an error."""
     if not files:
-        raise ConfigError("image_captions.files: list at least one file (CSV, TSV, JSONL, Parquet or .tar shards)")
+        raise ConfigError("image_captions.files: list at least one file (CSV, TSV, JSONL, Parquet, Arrow or .tar shards)")
     out: list[Path] = []
     for name in files:
         path = under(base, name)
@@ -249,7 +250,7 @@ def image_captions(
 
     Args:
         root: folder the files, the keywords file and features_dir are relative to.
-        files: the data files (.csv, .tsv, .jsonl, .parquet, .tar shards), glob patterns allowed.
+        files: the data files (.csv, .tsv, .jsonl, .parquet, .arrow, .tar shards), glob patterns allowed.
         image_column: the column holding each row's image path (relative to its file).
         caption_column: the column holding its caption, or a list of captions.
         id_column: a column of integer image ids; "" derives them from the image paths.

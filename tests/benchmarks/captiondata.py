@@ -85,6 +85,23 @@ def write_parquet(root: Path, records: list[dict] | None = None) -> Path:
     return path
 
 
+def write_hf_embedded(root: Path, records: list[dict] | None = None, *, suffix: str = ".parquet") -> Path:
+    """Rows as a Hugging Face dataset keeps them: the image column holds `{bytes, path}` (the JPEG's
+    bytes, no file beside it), written as Parquet or as an Arrow IPC stream (`save_to_disk`'s format)."""
+    records = records if records is not None else images()
+    scratch = root / "scratch"
+    _write_images(scratch, records)
+    rows = [{**row, "image": {"bytes": (scratch / row["image"]).read_bytes(), "path": r["name"]}} for r, row in zip(records, _rows(records))]
+    table = pa.Table.from_pylist(rows)
+    path = root / f"data{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    return path
+
+
 def write_shards(root: Path, records: list[dict] | None = None, *, shards: int = 2, drop_caption: str = "") -> list[Path]:
     """`shards` webdataset tars of `key.jpg` + `key.json` ({caption: [...], task, split, year, label});
     the sample named `drop_caption` gets no caption."""

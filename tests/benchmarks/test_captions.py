@@ -16,6 +16,8 @@ FORMATS = {
     "jsonl": lambda root: [captiondata.write_jsonl(root).name],
     "parquet": lambda root: [captiondata.write_parquet(root).name],
     "webdataset": lambda root: ["shards/*.tar"] if captiondata.write_shards(root) else [],
+    "hf_parquet": lambda root: [captiondata.write_hf_embedded(root).name],  # images embedded as {bytes, path}
+    "hf_arrow": lambda root: [captiondata.write_hf_embedded(root, suffix=".arrow").name],
 }
 COLUMN = {"task_by": "column", "task_column": "task", "split_column": "split", "captions_per_image": 2}
 EXPECTED = {task: {split: sorted(r["name"] for r in captiondata.images() if r["task"] == task and r["split"] == split) for split in ("train", "val", "test")} for task in captiondata.WORDS}

@@ -7,6 +7,10 @@ a list: several captions per image) and the other columns asked for, as text.
 - CSV (`.csv`) and TSV (`.tsv`): a header line names the columns; row N is line N + 1.
 - JSON Lines (`.jsonl`, `.ndjson`): one JSON object per line.
 - Parquet (`.parquet`): read with pyarrow, batch by batch.
+- Arrow (`.arrow`): Arrow IPC streams or files, such as the `data-*.arrow` files a Hugging
+  Face `Dataset.save_to_disk` writes. In Parquet and Arrow, an image cell may be a Hugging
+  Face `Image` value `{bytes, path}`: its bytes are written once under
+  `cache_dir()/webdataset` (named by their hash) and read from there.
 - webdataset (`.tar`): samples of `jpg`/`jpeg`/`png` + `txt` (the caption) or `json`
   (an object holding the caption and the other columns), read with the `webdataset`
   package. Each shard's images are written once under `cache_dir()/webdataset` (kept
@@ -30,7 +34,7 @@ from typing import Any
 from ccrbench.benchmarks.files.reading import DataError, require_file
 from ccrbench.io import cache_dir, write_atomic
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".tar")
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".arrow", ".tar")
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png")
 
 
@@ -73,13 +77,31 @@ def _check_columns(path: Path, have: Sequence[str], wanted: Sequence[str]) -> No
         )
 
 
+def _embedded(path: Path, n: int, cell: dict[str, Any]) -> tuple[Path | None, Path | None]:
+    """(image file, source) of a Hugging Face `Image` cell {bytes, path}: its bytes are written once
+    under `_shard_folder(path)`; without bytes, its path is a file path as in other rows."""
+    name = _text(cell.get("path"))
+    if not cell.get("bytes"):
+        return ((path.parent / name),) * 2 if name else (None, None)
+    data = cell["bytes"]
+    file = _shard_folder(path) / f"{hashlib.sha1(data).hexdigest()[:20]}{Path(name).suffix or '.img'}"
+    if not file.is_file():
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(file, lambda f: f.write(data), binary=True)
+    return file, path / (name or f"row-{n}")
+
+
 def _row(path: Path, n: int, record: dict[str, Any], image_column: str, caption_column: str, columns: Sequence[str]) -> Row:
-    image = _text(record.get(image_column))
-    file = (path.parent / image) if image else None
+    cell = record.get(image_column)
+    if isinstance(cell, dict):
+        file, source = _embedded(path, n, cell)
+    else:
+        image = _text(cell)
+        file = source = (path.parent / image) if image else None
     return Row(
         where=f"{path} row {n}",
         image=file,
-        source=file,
+        source=source,
         captions=_captions(record.get(caption_column)),
         fields={c: _text(record.get(c)) for c in columns},
     )
@@ -128,6 +150,29 @@ def _parquet_rows(path: Path, image_column: str, caption_column: str, columns: S
         for record in batch.to_pylist():
             n += 1
             yield _row(path, n, record, image_column, caption_column, columns)
+
+
+def _arrow_rows(path: Path, image_column: str, caption_column: str, columns: Sequence[str]) -> Iterator[Row]:
+    """An Arrow IPC file or stream, e.g. the `data-*.arrow` files of a Hugging Face `save_to_disk` folder."""
+    try:
+        import pyarrow as pa
+    except ImportError as e:
+        raise DataError(f"{path}: reading Arrow files needs the pyarrow package: pip install 'ccrbench[formats]'") from e
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            try:
+                reader = pa.ipc.open_file(source)
+            except pa.ArrowInvalid as e:
+                raise DataError(f"{path}: not an Arrow IPC file or stream ({e})") from e
+        _check_columns(path, reader.schema.names, [image_column, caption_column, *columns])
+        batches = reader if isinstance(reader, pa.ipc.RecordBatchStreamReader) else (reader.get_batch(i) for i in range(reader.num_record_batches))
+        n = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                n += 1
+                yield _row(path, n, record, image_column, caption_column, columns)
 
 
 def _shard_folder(shard: Path) -> Path:
@@ -192,6 +237,8 @@ def read_rows(path: Path, *, image_column: str, caption_column: str, columns: Se
         return _jsonl_rows(path, image_column, caption_column, columns)
     if suffix == ".parquet":
         return _parquet_rows(path, image_column, caption_column, columns)
+    if suffix == ".arrow":
+        return _arrow_rows(path, image_column, caption_column, columns)
     if suffix == ".tar":
         return _shard_rows(path, caption_column, columns)
     raise DataError(f"{path}: unknown format {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}")
