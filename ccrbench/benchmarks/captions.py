@@ -98,7 +98,8 @@ def gather(rows: Iterable[Row], *, root: Path, id_column: str, bad: BadRows) -> 
             bad(row.where, "empty caption", "write its caption")
             continue
         fields = {k: v for k, v in row.fields.items() if k != id_column}
-        entry = by_source.get(row.source)
+        source = row.source.resolve()  # one image however its files name it
+        entry = by_source.get(source)
         if entry is None:
             if id_column:
                 try:
@@ -107,14 +108,14 @@ def gather(rows: Iterable[Row], *, root: Path, id_column: str, bad: BadRows) -> 
                     bad(row.where, "id not an integer", f"write an integer in column {id_column!r}", detail=f": {row.fields[id_column]!r}")
                     continue
             else:
-                source, top = row.source.resolve(), root.resolve()
+                top = root.resolve()
                 image_id = path_id((source.relative_to(top) if source.is_relative_to(top) else source).as_posix())
             if image_id in by_id:
                 raise DataError(
                     f"{row.where}: image id {image_id} is already the id of {by_id[image_id].file} ({by_id[image_id].where}); "
                     f"an id names one image: fix the ids in column {id_column or '(derived from the path)'!r}"
                 )
-            entry = by_id[image_id] = by_source[row.source] = ImageEntry(row.where, str(row.image.resolve()), image_id, fields=fields)
+            entry = by_id[image_id] = by_source[source] = ImageEntry(row.where, str(row.image.resolve()), image_id, fields=fields)
         elif id_column and row.fields[id_column] != str(entry.image_id):
             raise DataError(f"{row.where}: image {row.image} has id {row.fields[id_column]!r} here but {entry.image_id} in {entry.where}")
         else:

@@ -184,8 +184,9 @@ def test_rows_of_one_image_must_agree_on_split_and_task(tmp_path):
 
 def test_the_same_image_listed_twice_is_loaded_once(tmp_path):
     path = captiondata.write_csv(tmp_path)
-    (tmp_path / "copy.csv").write_text(path.read_text())
-    data = load(tmp_path, [path.name, "copy.csv"], **{**COLUMN, "captions_per_image": 4})
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "copy.csv").write_text(path.read_text().replace("imgs/", "../imgs/"))  # the same files, named otherwise
+    data = load(tmp_path, [path.name, "sub/copy.csv"], **{**COLUMN, "captions_per_image": 4})
     assert names(data, "test") == {task: EXPECTED[task]["test"] for task in data.task_names}
     assert all(len(caps) == 4 for s in data.train for caps in s.captions)
 
