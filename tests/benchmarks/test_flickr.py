@@ -62,3 +62,15 @@ def test_data_check_prints_per_task_counts(flickr_root, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "flickr30k: 3 tasks, data OK" in out and "| animals | 2 | 10 | 1 | 5 | 2 | 10 | - |" in out
     assert "images in no task: no task's words: 1, words of several tasks: 1" in out
+
+
+def test_tasks_from_a_task_file_column(flickr_root):
+    rows = ["filename,label"] + [f"{1000 + i},{'pet' if i in (0, 3, 6, 11, 14) else 'other'}".replace(",", ".jpg,", 1) for i in range(15) if i != 10]
+    (flickr_root / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"image 10 \(1010.jpg\): no task value"):
+        load(flickr_root, task_by="column", task_file="labels.csv", task_column="label")
+    data = load(flickr_root, task_by="column", task_file="labels.csv", task_column="label", tasks=[["pet"], ["other"]], on_bad_row="skip")
+    assert data.task_names == ("pet", "other") and [s.image_ids for s in data.test] == [(11, 14), (12, 13)]
+    assert data.excluded[NO_TASK] == {"bad row: no task value": 1}
+    with pytest.raises(DataError, match="no column 'task'; it has 'filename', 'label'"):
+        load(flickr_root, task_by="column", task_file="labels.csv")

@@ -68,7 +68,8 @@ def _captions(value: Any) -> tuple[str, ...]:
     return (_text(value),)
 
 
-def _check_columns(path: Path, have: Sequence[str], wanted: Sequence[str]) -> None:
+def check_columns(path: Path, have: Sequence[str], wanted: Sequence[str]) -> None:
+    """A DataError naming the columns of `wanted` that `path` lacks, and those it has."""
     unknown = [c for c in wanted if c not in have]
     if unknown:
         raise DataError(
@@ -110,7 +111,7 @@ def _row(path: Path, n: int, record: dict[str, Any], image_column: str, caption_
 def _csv_rows(path: Path, image_column: str, caption_column: str, columns: Sequence[str]) -> Iterator[Row]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-        _check_columns(path, reader.fieldnames or [], [image_column, caption_column, *columns])
+        check_columns(path, reader.fieldnames or [], [image_column, caption_column, *columns])
         for n, record in enumerate(reader, 1):
             yield _row(path, n, record, image_column, caption_column, columns)
 
@@ -129,7 +130,7 @@ def _jsonl_rows(path: Path, image_column: str, caption_column: str, columns: Seq
                 raise DataError(f"{path} row {n}: expected a JSON object, got {type(record).__name__}")
             if not seen:
                 seen = set(record)
-                _check_columns(path, list(record), [image_column, caption_column, *columns])
+                check_columns(path, list(record), [image_column, caption_column, *columns])
             yield _row(path, n, record, image_column, caption_column, columns)
 
 
@@ -144,7 +145,7 @@ def _parquet_rows(path: Path, image_column: str, caption_column: str, columns: S
     except Exception as e:  # pyarrow raises its own ArrowInvalid / OSError on a damaged file
         raise DataError(f"{path}: not a readable Parquet file ({e})") from e
     wanted = list(dict.fromkeys([image_column, caption_column, *columns]))
-    _check_columns(path, table.schema_arrow.names, wanted)
+    check_columns(path, table.schema_arrow.names, wanted)
     n = 0
     for batch in table.iter_batches(columns=wanted):
         for record in batch.to_pylist():
@@ -166,7 +167,7 @@ def _arrow_rows(path: Path, image_column: str, caption_column: str, columns: Seq
                 reader = pa.ipc.open_file(source)
             except pa.ArrowInvalid as e:
                 raise DataError(f"{path}: not an Arrow IPC file or stream ({e})") from e
-        _check_columns(path, reader.schema.names, [image_column, caption_column, *columns])
+        check_columns(path, reader.schema.names, [image_column, caption_column, *columns])
         batches = reader if isinstance(reader, pa.ipc.RecordBatchStreamReader) else (reader.get_batch(i) for i in range(reader.num_record_batches))
         n = 0
         for batch in batches:
