@@ -35,7 +35,9 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.files.reading import DataError, clean_caption, under
 from ccrbench.benchmarks.files.tables import Row, read_rows
@@ -204,7 +206,7 @@ def make_rule(
     tasks: Sequence[Sequence[str]],
     task_names: Sequence[str],
     keywords: str,
-    period_boundaries: Sequence[str],
+    period_boundaries: Sequence[str | int | float],
     values: Iterable[str],
 ) -> TaskRule:
     """The task rule of the options (`values`: the task column's values, for a column rule without groups)."""
@@ -216,7 +218,7 @@ def make_rule(
             raise ConfigError(f"task_names {list(task_names)} differ from the keywords file's tasks {list(rule.names)}; drop task_names")
         return rule
     if task_by == "time":
-        return TimeRule.from_options(period_boundaries, task_names)
+        return TimeRule.from_options([str(b) for b in period_boundaries], task_names)
     return ColumnRule.from_options(tasks, task_names, list(values))
 
 
@@ -229,9 +231,9 @@ def image_captions(
     caption_column: str = "caption",
     id_column: str = "",
     split_column: str = "",
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
+    val_fraction: Annotated[float, Interval(ge=0, lt=1)] = 0.1,
+    test_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.2,
+    split_seed: Annotated[int, Ge(0)] = 0,
     task_by: Literal["column", "keywords", "time"] = "column",
     task_column: str = "task",
     tasks: tuple[tuple[str, ...], ...] = (),
@@ -239,12 +241,12 @@ def image_captions(
     keywords: str = "",
     label_column: str = "",
     time_column: str = "time",
-    period_boundaries: tuple[str, ...] = (),
-    captions_per_image: int = 1,
+    period_boundaries: tuple[str | int | float, ...] = (),
+    captions_per_image: Annotated[int, Ge(1)] = 1,
     on_bad_row: Literal["fail", "skip"] = "fail",
     mode: Literal["images", "features"] = "images",
     features_dir: str = "features",
-    image_size: int = 224,
+    image_size: Annotated[int, Ge(8)] = 224,
     on_bad_image: Literal["fail", "skip"] = "fail",
 ) -> TaskData:
     """Image-caption files as a sequence of tasks (see the module doc).
@@ -280,13 +282,8 @@ def image_captions(
         on_bad_image: an image that does not decode (or has no feature row): "fail" or "skip" (counted).
     """
     base = Path(root).expanduser()
-    if captions_per_image < 1:
-        raise ConfigError(f"image_captions.captions_per_image: expected at least 1, got {captions_per_image}")
-    if not (0.0 <= val_fraction < 1.0 and 0.0 < test_fraction < 1.0 and val_fraction + test_fraction < 1.0):
-        raise ConfigError(
-            f"image_captions: val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be shares in [0, 1) "
-            f"with test_fraction > 0 and a sum below 1"
-        )
+    if val_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"image_captions: val_fraction ({val_fraction}) + test_fraction ({test_fraction}) must be below 1")
     task_value = {"column": task_column, "time": time_column, "keywords": label_column}[task_by]
     columns = [c for c in dict.fromkeys([task_value, split_column, id_column]) if c]
     excluded = Exclusions()

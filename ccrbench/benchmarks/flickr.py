@@ -25,7 +25,9 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+from annotated_types import Ge
 
 import msgspec
 
@@ -111,11 +113,11 @@ def flickr30k(
     task_column: str = "task",
     tasks: tuple[tuple[str, ...], ...] = (),
     task_names: tuple[str, ...] = (),
-    captions_per_image: int = 5,
+    captions_per_image: Annotated[int, Ge(1)] = 5,
     on_bad_row: Literal["fail", "skip"] = "fail",
     mode: Literal["images", "features"] = "images",
     features_dir: str = "features",
-    image_size: int = 224,
+    image_size: Annotated[int, Ge(8)] = 224,
     on_bad_image: Literal["fail", "skip"] = "fail",
 ) -> TaskData:
     """Flickr30K with Karpathy's train / val / test split, in tasks of caption words (see the module doc).
@@ -142,8 +144,6 @@ def flickr30k(
         on_bad_image: an image that does not decode (or has no feature row): "fail" or "skip" (counted).
     """
     base = Path(root).expanduser()
-    if captions_per_image < 1:
-        raise ConfigError(f"flickr30k.captions_per_image: expected at least 1, got {captions_per_image}")
     path = under(base, karpathy_split)
     if task_by == "column":
         if not task_file:

@@ -207,8 +207,8 @@ def test_bad_options_are_clear_errors(tmp_path):
     files = FORMATS["csv"](tmp_path)
     with pytest.raises(ConfigError, match="set benchmark.keywords"):
         load(tmp_path, files, task_by="keywords")
-    with pytest.raises(ConfigError, match="test_fraction"):
-        load(tmp_path, files, test_fraction=0.0)
+    with pytest.raises(ConfigError, match=r"val_fraction \(0.5\) \+ test_fraction \(0.5\) must be below 1"):
+        load(tmp_path, files, val_fraction=0.5, test_fraction=0.5)
     with pytest.raises(DataError, match="matches no file"):
         load(tmp_path, ["nothing/*.csv"])
     with pytest.raises(ConfigError, match="is in groups 0 and 1"):
