@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("list", help="list benchmarks, strategies, encoders and losses")
     p.add_argument("--details", action="store_true", help="also list each one's config keys")
     p.set_defaults(func=_list)
-    p = sub.add_parser("data", help="inspect the data of a file benchmark (secoco, sevige)")
+    p = sub.add_parser("data", help="inspect the data of a file benchmark (secoco, sevige, flickr30k, image_captions)")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("check", help="read every file, print per-task counts, exclusions and vocabulary overlap")
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")
