@@ -123,13 +123,16 @@ def _finished_runs(runs_dir: Path) -> tuple[list[dict], list[str]]:
 
 def _report(args: argparse.Namespace) -> int:
     from ccrbench.reporting.suite_report import choose_metric, write_report
+    from ccrbench.reporting.tensorboard import write_seed_means
 
     runs_dir = Path(args.runs_dir)
     results, names = _finished_runs(runs_dir)
     args.metric = choose_metric(results, args.metric)
     text, plots = write_report(runs_dir, results, names, metric=args.metric)
+    means = write_seed_means(runs_dir / "tb", results, names)
     print(text)
     print(f"written: {runs_dir / 'report.md'}, {runs_dir / 'report.csv'}, {len(plots)} plots in {runs_dir / 'plots'}")
+    print(f"TensorBoard: {len(means)} mean-over-seeds runs in {runs_dir / 'tb'} (tensorboard --logdir {runs_dir / 'tb'})")
     return 0
 
 

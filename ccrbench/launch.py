@@ -87,8 +87,9 @@ class SuiteJob(submitit.helpers.Checkpointable):
 
     def __call__(self, name: str, config: dict[str, Any], out: str, resume: bool) -> str:
         from ccrbench.runner import run
+        from ccrbench.suite import run_tensorboard
 
-        run(from_dict(config), out, resume=resume, progress=False, experiment=False)  # the suite has one experiment
+        run(from_dict(config), out, resume=resume, progress=False, experiment=False, tensorboard=run_tensorboard(out))  # the suite has one experiment
         return name
 
     def checkpoint(self, name: str, config: dict[str, Any], out: str, resume: bool) -> DelayedSubmission:

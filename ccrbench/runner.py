@@ -36,6 +36,7 @@ from ccrbench.reporting.tensorboard import (
     log_session_end,
     log_session_start,
     log_stage,
+    scope_label,
     tasks_learned,
 )
 
@@ -160,13 +161,22 @@ def finished_results(out: Path) -> dict | None:
 
 
 def run(
-    config: RunConfig, out: str | Path, *, overwrite: bool = False, resume: bool = False, progress: bool = True, experiment: bool = True
+    config: RunConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool = True,
+    experiment: bool = True,
+    tensorboard: str | Path | None = None,
 ) -> dict:
     """Trains on the benchmark's tasks, evaluating every seen task after each stage.
 
     Writes into `out`: config.yaml (fully resolved), results.json and results.md (after
-    every stage), checkpoint.pt (after every stage) and TensorBoard event files under tb/
-    (with `experiment`, its own HPARAMS experiment; a suite writes one for all its runs).
+    every stage), checkpoint.pt (after every stage) and TensorBoard event files into
+    `tensorboard` (default `out/tb/<name of out>`, so that `tensorboard --logdir out/tb` names
+    the run as `out`; a suite puts its runs side by side in its own folder), with
+    `experiment` its own HPARAMS experiment (a suite writes one for all its runs).
     With `resume`, continues from the last finished stage of `out`; the final metrics
     equal those of an uninterrupted run.
 
@@ -189,12 +199,13 @@ def run(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
-        return _run(config, out, overwrite=overwrite, resume=resume, progress=progress, experiment=experiment)
+        tb = Path(tensorboard) if tensorboard is not None else out / "tb" / out.resolve().name
+        return _run(config, out, tb, overwrite=overwrite, resume=resume, progress=progress, experiment=experiment)
     finally:
         torch.set_num_threads(previous_threads)  # the next run in this process resolves `threads: 0` as before this one
 
 
-def _run(config: RunConfig, out: Path, *, overwrite: bool, resume: bool, progress: bool, experiment: bool) -> dict:
+def _run(config: RunConfig, out: Path, tb: Path, *, overwrite: bool, resume: bool, progress: bool, experiment: bool) -> dict:
     seed_everything(config.seed)
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)  # its errors leave no run directory
     main = distributed.is_main()
@@ -204,7 +215,7 @@ def _run(config: RunConfig, out: Path, *, overwrite: bool, resume: bool, progres
             if main:
                 print(f"{out} is already complete; nothing to do")
             return results
-        with SummaryWriter(str(out / "tb")) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
+        with SummaryWriter(str(tb)) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
             return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress and main, experiment=experiment)
 
 
@@ -264,8 +275,10 @@ def _run_locked(
         log_stage(writer, stages[-1], benchmark.task_names)
         for learner in learners:
             for task, emb in learner.metrics.current.items():  # the same queries of every seen task, at every stage
-                tag = f"examples/{benchmark.task_names[task]}" + (f"/{learner.metrics.directions[0]} model" if config.decoupled else "")
-                log_examples(writer, test[task].dataset, emb, step=tasks_learned(stages[-1]), tag=tag)
+                name = benchmark.task_names[task]  # the same tags for every strategy: a decoupled model logs its own direction
+                tag = f"examples/{scope_label(str(task), benchmark.task_names)}"
+                step = tasks_learned(stages[-1])
+                log_examples(writer, test[task].dataset, emb, step=step, tag=tag, task=name, directions=learner.metrics.directions)
         writer.flush()
         save_checkpoint(out, experiences_done=index + 1, learners=learners)
         if progress:

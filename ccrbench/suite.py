@@ -35,6 +35,7 @@ from ccrbench.io import read_json
 from ccrbench.registry import ConfigError
 
 
+TENSORBOARD = "tb"  # the suite's TensorBoard folder: a folder per run, named as the run (`tensorboard --logdir <suite>/tb`)
 SUITE_KEYS = ("base", "set", "axes", "variants", "selection", "launcher")  # launcher: ccrbench/launch.py
 
 
@@ -157,7 +158,8 @@ def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = {path.parent.name: yaml.safe_load(path.read_text()) for path in sorted(out.glob("*/config.yaml"))}
-    write_suite_experiment(out, [*{**configs, **{r.name: to_dict(r.config) for r in runs}}.values()])  # HPARAMS: every run here
+    every = {**configs, **{r.name: to_dict(r.config) for r in runs}}
+    write_suite_experiment(out / TENSORBOARD, min(every), list(every.values()))  # HPARAMS: every run here
     todo, outcome = [], {}
     for r in runs:
         status = run_status(out / r.name)
@@ -171,13 +173,19 @@ def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool)
     return todo, outcome
 
 
+def run_tensorboard(run_dir: str | Path) -> Path:
+    """Where a suite's run writes its event files: `<suite>/tb/<run name>`."""
+    return Path(run_dir).parent / TENSORBOARD / Path(run_dir).name
+
+
 def _run_one(name: str, config: dict[str, Any], out: str, resume: bool) -> tuple[str, str | None]:
     """Runs one suite member (its config as a plain dict, to cross process boundaries);
     returns (name, error or None)."""
     from ccrbench.runner import run
 
     try:
-        run(from_dict(config), out, resume=resume, progress=False, experiment=False)  # the suite has one experiment
+        # the suite has one experiment; its runs' event files side by side in its TensorBoard folder
+        run(from_dict(config), out, resume=resume, progress=False, experiment=False, tensorboard=run_tensorboard(out))
         return name, None
     except Exception as e:  # one failing run is reported, the others go on
         return name, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"

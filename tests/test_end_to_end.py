@@ -40,20 +40,22 @@ def test_finetune_run_writes_results_and_tensorboard(finetune):
     assert results["config"]["model"]["image_encoder"]["width"] == 8
     assert (run_dir / "config.yaml").exists() and (run_dir / "results.md").exists()
 
-    events = EventAccumulator(str(run_dir / "tb")).Reload()
+    tb = run_dir / "tb" / run_dir.name  # `tensorboard --logdir <run>/tb` names the run as its folder
+    assert [p.name for p in (run_dir / "tb").iterdir()] == [run_dir.name]
+    events = EventAccumulator(str(tb)).Reload()
     tags = events.Tags()["scalars"]
-    assert "i2t_r10/reindex/blocks" in tags
-    assert "t2i_r1/noreindex/all tasks (unknown task)" in tags
-    assert "rsum/noreindex/average (known task)" in tags
-    steps = [e.step for e in events.Scalars("i2t_r10/reindex/blocks")]
+    assert "Forgetting R@10/i2t · reindex/1 blocks" in tags
+    assert "t2i_r1/noreindex/all tasks · unknown task" in tags
+    assert "rsum/noreindex/average · known task" in tags
+    steps = [e.step for e in events.Scalars("Forgetting R@10/i2t · reindex/1 blocks")]
     assert steps == [1, 2, 3]  # tasks learned
     images = events.Tags()["images"]
-    assert "examples/blocks/i2t_query0" in images and "examples/signs/t2i_query2" in images
-    texts = EventAccumulator(str(run_dir / "tb")).Reload().Tags()["tensors"]
-    assert any(t.startswith("examples/curves/i2t_query") for t in texts)  # retrieval examples as text
+    assert {"examples/1 blocks/i2t", "examples/3 signs/t2i"} <= set(images)
+    texts = EventAccumulator(str(tb)).Reload().Tags()["tensors"]
+    assert "examples/2 curves/i2t/text_summary" in texts  # retrieval examples as text
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-    raw = {v.tag for f in (run_dir / "tb").glob("events*") for e in EventFileLoader(str(f)).Load() for v in e.summary.value}
+    raw = {v.tag for f in tb.glob("events*") for e in EventFileLoader(str(f)).Load() for v in e.summary.value}
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= raw  # the HPARAMS tab
 
 

@@ -155,10 +155,10 @@ def test_resume_mismatch_names_the_differing_keys(finished, tmp_path, capsys):
 def test_resuming_a_finished_run_does_nothing(finished, tmp_path, capsys):
     out = tmp_path / "run"
     shutil.copytree(finished, out)
-    before = {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / "tb").iterdir()] if p.is_file()}
+    before = {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / "tb").rglob("*")] if p.is_file()}
     assert main(run_args(out, "eval.ks=[1,5]", flags=["--resume"])) == 0
     assert "already complete" in capsys.readouterr().out
-    after = {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / "tb").iterdir()] if p.is_file()}
+    after = {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / "tb").rglob("*")] if p.is_file()}
     assert after == before  # no new TensorBoard events (hparams), no rewritten results
 
 

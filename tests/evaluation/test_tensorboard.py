@@ -13,11 +13,13 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from ccrbench.reporting.tensorboard.hparams import hparam_infos, hparam_values
 from ccrbench.reporting.tensorboard.layout import scalars_layout
+from ccrbench.reporting.tensorboard.means import write_seed_means
 from ccrbench.suite import run_suite
 from tests.tiny import TINY
 
 JOINT, EWC = RUNS = ("strategy-joint", "strategy-ewc__decoupled-true__seed-1")
-KNOWN, UNKNOWN = "average (known task)", "all tasks (unknown task)"
+KNOWN, UNKNOWN = "average · known task", "all tasks · unknown task"
+FORGETTING = "Forgetting R@10"  # the first group of Time Series
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +45,26 @@ def values(directory, tag):
 
 
 def scalars(suite, run):
-    return EventAccumulator(str(suite / run / "tb"), size_guidance={"scalars": 0, "images": 0}).Reload()
+    return EventAccumulator(str(suite / "tb" / run), size_guidance={"scalars": 0, "images": 0}).Reload()
 
 
 def steps(events, tag):
     return [e.step for e in events.Scalars(tag)]
 
 
+def test_run_names_are_the_runs_names_and_no_empty_run(suite):
+    tb = suite / "tb"
+    folders = {p.parent for p in tb.rglob("events*")}
+    assert folders == {tb / run for run in RUNS}  # no event file at the root (TensorBoard's run "."), none in the run folders
+    assert not list(suite.glob("*/tb"))
+
+
 def test_short_tags_with_task_names_and_no_old_tags(suite):
     ewc = scalars(suite, EWC).Tags()["scalars"]
     for tag in (
-        "i2t_r10/reindex/blocks",
-        f"i2t_r10/reindex/{KNOWN}",
+        f"{FORGETTING}/i2t · reindex/1 blocks",
+        f"{FORGETTING}/t2i · no reindex/{KNOWN}",
+        f"{FORGETTING}/i2t · reindex/{UNKNOWN}",
         f"t2i_r1/noreindex/{UNKNOWN}",
         f"rsum/noreindex/{KNOWN}",  # both models of a decoupled pair, summed
         f"final/rsum/reindex/{KNOWN}",
@@ -63,31 +73,58 @@ def test_short_tags_with_task_names_and_no_old_tags(suite):
         "train/i2t model/loss/total",
         "train/t2i model/loss/EWC penalty",  # a regulariser's penalty term
         "train/i2t model/lr",
-        "Diagnostics/i2t_model_image_drift/blocks",  # the causes of forgetting (decoupled: per model)
-        "Diagnostics/t2i_model_t2i_cross_top10/curves",
     ):
         assert tag in ewc
     joint = scalars(suite, JOINT).Tags()["scalars"]
-    assert {"train/loss/total", "train/lr", f"i2t_r10/reindex/{UNKNOWN}"} <= set(joint)
-    assert not [t for t in ewc + joint if t.startswith(("Retrieval_", "Task"))]
+    assert {"train/loss/total", "train/lr", f"{FORGETTING}/i2t · reindex/{UNKNOWN}"} <= set(joint)
+    assert not [t for t in ewc + joint if t.startswith(("Retrieval_", "Task", "i2t_r10/reindex", "t2i_r10/noreindex"))]
+    assert not [t for t in ewc + joint if "(" in t or ")" in t]  # Custom Scalars reads a line's run from its first "("
 
 
-def test_step_is_tasks_learned_for_joint_and_continual_runs(suite):
-    ewc, joint = scalars(suite, EWC), scalars(suite, JOINT)
-    assert steps(ewc, "i2t_r10/reindex/blocks") == [1, 2]
-    assert steps(ewc, "i2t_r10/reindex/curves") == [2]
-    assert steps(joint, "i2t_r10/reindex/blocks") == [2]  # trained once on both tasks: beside the others' final values
-    for events in (ewc, joint):
-        assert steps(events, f"final/i2t_r10/reindex/{KNOWN}") == [2]
-    assert "final/forgetting/i2t_r10/reindex" not in joint.Tags()["scalars"]  # no forgetting to speak of
-    final = ewc.Scalars(f"final/t2i_r5/noreindex/{UNKNOWN}")[0].value
-    assert final == ewc.Scalars(f"t2i_r5/noreindex/{UNKNOWN}")[-1].value
-    assert {"examples/blocks/i2t model/i2t_query0", "examples/curves/t2i model/t2i_query2"} <= set(ewc.Tags()["images"])
-    assert [e.step for e in ewc.Images("examples/blocks/i2t model/i2t_query0")] == [1, 2]  # an old task at every stage
+def test_decoupled_runs_share_the_others_tags(suite):
+    """Diagnostics and examples of a decoupled pair under the tags of a single model: the model is the direction's."""
+    ewc, joint = scalars(suite, EWC).Tags(), scalars(suite, JOINT).Tags()
+    diagnostics = [t for t in ewc["scalars"] if t.startswith("diagnostics/")]
+    assert "diagnostics/i2t_cross_miss_share/2 curves" in diagnostics and "diagnostics/t2i_margin/1 blocks" in diagnostics
+    assert not [t for t in diagnostics if "_model_" in t]
+    assert "diagnostics/image_drift · i2t model/1 blocks" in diagnostics  # one per model where no direction says which
+    examples = {t for t in ewc["images"] if t.startswith("examples/")}
+    assert examples == {t for t in joint["images"] if t.startswith("examples/")} == {
+        f"examples/{task}/{d}" for task in ("1 blocks", "2 curves") for d in ("i2t", "t2i")
+    }  # a few cards per task, the same for every strategy
+    assert [e.step for e in scalars(suite, EWC).Images("examples/1 blocks/i2t")] == [1, 2]  # an old task at every stage
+    text = values(suite / "tb" / EWC, "examples/2 curves/t2i/text_summary")[0]
+    assert text.tensor.string_val[0].decode().startswith("**curves** · caption of image")  # headers name the task
+
+
+def test_first_time_series_group_is_the_forgetting_comparison(suite):
+    """Time Series orders cards by tag (TensorBoard 2.21: digits and "/" first, then by character
+    code) and groups them by the tag's first component, in that order."""
+    def sort_key(tag):  # TensorBoard's compareTagNames, enough for these tags: numbers by value
+        return [(0, int(p), "") if p.isdigit() else (0 if p == "/" else 1, 0, p) for p in re.findall(r"\d+|.", tag)]
+
+    for run in (JOINT, EWC):
+        tags = sorted(scalars(suite, run).Tags()["scalars"], key=sort_key)
+        groups = list(dict.fromkeys(t.split("/", 1)[0] for t in tags))
+        assert groups[0] == FORGETTING and {"diagnostics", "final", "train"} - {JOINT: {"diagnostics"}}.get(run, set()) <= set(groups[1:])
+        first = [t for t in tags if t.startswith(FORGETTING + "/")]
+        cards = [f"{FORGETTING}/{d} · {p}/{s}" for d in ("i2t", "t2i") for p in ("no reindex", "reindex") for s in ("1 blocks", "2 curves", UNKNOWN, KNOWN)]
+        assert first == cards and len(first) <= 24  # per direction and policy: the tasks in learning order, then both summaries
+
+
+def test_every_strategy_logs_every_hparams_metric(suite):
+    (value,) = [v for run in RUNS for v in values(suite / "tb" / run, hparams_metadata.EXPERIMENT_TAG)]
+    experiment = hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
+    metrics = [m.name.tag for m in experiment.metric_infos]
+    for run in RUNS:
+        logged = scalars(suite, run).Tags()["scalars"]
+        assert set(metrics) <= set(logged), run
+    joint = scalars(suite, JOINT)
+    assert [e.value for e in joint.Scalars("final/forgetting/rsum/reindex")] == [0.0]  # one stage: nothing learned earlier was lost
 
 
 def test_custom_scalars_layout_puts_forgetting_first(suite):
-    (value,) = values(suite / EWC / "tb", layout_metadata.CONFIG_SUMMARY_TAG)
+    (value,) = values(suite / "tb" / EWC, layout_metadata.CONFIG_SUMMARY_TAG)
     layout = layout_pb2.Layout.FromString(value.tensor.string_val[0])
     first = layout.category[0]
     assert first.title.startswith("Forgetting") and not first.closed
@@ -95,40 +132,66 @@ def test_custom_scalars_layout_puts_forgetting_first(suite):
     pattern = first.chart[0].multiline.tag[0]
     tags = scalars(suite, EWC).Tags()["scalars"]
     assert sorted(t for t in tags if re.search(pattern, t)) == sorted(
-        ["i2t_r10/reindex/blocks", "i2t_r10/reindex/curves", f"i2t_r10/reindex/{KNOWN}", f"i2t_r10/reindex/{UNKNOWN}"]
+        [f"{FORGETTING}/i2t · reindex/{s}" for s in ("1 blocks", "2 curves", KNOWN, UNKNOWN)]
     )
     titles = [c.title for c in layout.category]
     assert "Training (per iteration)" in titles and all(c.closed for c in layout.category[2:])
+    diagnostics = next(c for c in layout.category if c.title == "diagnostics")
+    for chart in diagnostics.chart:
+        assert [t for t in tags if re.search(chart.multiline.tag[0], t)], chart.title
 
 
 def test_one_hparams_experiment_for_the_suite(suite):
-    experiments = [p for p in suite.rglob("events*") if values(p.parent, hparams_metadata.EXPERIMENT_TAG)]
-    assert [p.parent for p in experiments] == [suite]  # at the suite root, none in the runs
-    (value,) = values(suite, hparams_metadata.EXPERIMENT_TAG)
+    experiments = list(dict.fromkeys(p.parent for p in suite.rglob("events*") if values(p.parent, hparams_metadata.EXPERIMENT_TAG)))
+    assert experiments == [suite / "tb" / min(RUNS)]  # in one run's folder, no root run
+    (value,) = values(experiments[0], hparams_metadata.EXPERIMENT_TAG)
     experiment = hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
     infos = {h.name: h for h in experiment.hparam_infos}
-    assert {n for n, h in infos.items() if h.differs} == {"strategy", "decoupled", "seed"}
+    assert set(infos) == {"strategy", "decoupled", "seed"} and all(h.differs for h in infos.values())  # constant keys left out
     assert [v.string_value for v in infos["strategy"].domain_discrete.values] == ["ewc", "joint"]
     assert infos["seed"].type == api_pb2.DATA_TYPE_STRING and [v.string_value for v in infos["seed"].domain_discrete.values] == ["0", "1"]
     assert infos["decoupled"].type == api_pb2.DATA_TYPE_BOOL
     metrics = [m.name.tag for m in experiment.metric_infos]
-    assert metrics[:2] == [f"final/rsum/reindex/{KNOWN}", f"final/rsum/noreindex/{KNOWN}"]
+    assert metrics[:3] == ["final/forgetting/rsum/reindex", f"final/rsum/reindex/{KNOWN}", f"final/rsum/noreindex/{KNOWN}"]
     assert f"final/t2i_r10/noreindex/{UNKNOWN}" in metrics and "final/forgetting/i2t_r10/reindex" in metrics
     for run in RUNS:  # every run is a session with its values, and finished
-        (start,) = values(suite / run / "tb", hparams_metadata.SESSION_START_INFO_TAG)
+        (start,) = values(suite / "tb" / run, hparams_metadata.SESSION_START_INFO_TAG)
         info = hparams_metadata.parse_session_start_info_plugin_data(start.metadata.plugin_data.content)
         assert info.hparams["strategy"].string_value == run.split("__")[0].removeprefix("strategy-")
-        assert values(suite / run / "tb", hparams_metadata.SESSION_END_INFO_TAG)
+        assert values(suite / "tb" / run, hparams_metadata.SESSION_END_INFO_TAG)
+
+
+def _other_seed(results):
+    """`results` as if run with seed 0 and every stage metric 1 lower."""
+    stages = [{**r, "metrics": {p: {sc: {m: v - 1 for m, v in vs.items()} for sc, vs in scopes.items()} for p, scopes in r["metrics"].items()}} for r in results["stages"]]
+    return {**results, "config": {**results["config"], "seed": 0}, "stages": stages}
+
+
+def test_report_writes_a_mean_over_seeds_run(suite, tmp_path):
+    ewc = json.loads((suite / EWC / "results.json").read_text())
+    results = [ewc, _other_seed(ewc), json.loads((suite / JOINT / "results.json").read_text())]
+    write_seed_means(tmp_path, results, [EWC, "seed0", JOINT])
+    (mean,) = list(tmp_path.iterdir())  # one configuration with two seeds; joint has one
+    assert mean.name == "mean of 2 seeds · ewc · decoupled"
+    events = EventAccumulator(str(mean)).Reload()
+    tag = f"{FORGETTING}/t2i · reindex/1 blocks"
+    seed1 = scalars(suite, EWC).Scalars(tag)
+    assert [e.step for e in events.Scalars(tag)] == [1, 2]
+    assert [e.value for e in events.Scalars(tag)] == pytest.approx([e.value - 0.5 for e in seed1])  # the mean of v and v - 1
+    assert [e.value for e in events.Scalars("seed std/" + tag)] == pytest.approx([0.5**0.5] * 2)  # the spread, its own tag
+    assert "final/forgetting/rsum/reindex" in events.Tags()["scalars"]
+    write_seed_means(tmp_path, results, [EWC, "seed0", JOINT])  # again: replaced, not doubled
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_hparam_domains_and_what_differs():
     configs = [{"seed": 0, "strategy": {"name": "ewc", "lam": 1.0}, "decoupled": False}, {"seed": 1, "strategy": {"name": "finetune"}, "decoupled": False}]
     assert hparam_values(configs[0]) == {"seed": "0", "strategy": "ewc", "strategy.lam": 1.0, "decoupled": False}
     infos = {h.name: h for h in hparam_infos([hparam_values(c) for c in configs])}
-    assert infos["seed"].differs and infos["strategy"].differs and not infos["decoupled"].differs
-    assert not infos["strategy.lam"].differs  # present in one run only, with one value
-    assert infos["strategy.lam"].type == api_pb2.DATA_TYPE_FLOAT64
+    assert infos["seed"].differs and infos["strategy"].differs and "decoupled" not in infos  # the same in both: left out
+    assert "strategy.lam" not in infos  # present in one run only, with one value
     single = {h.name: h for h in hparam_infos([hparam_values(configs[0])])}
+    assert single["strategy.lam"].type == api_pb2.DATA_TYPE_FLOAT64
     assert single["strategy"].differs and single["strategy.lam"].differs and single["decoupled"].differs  # what a comparison is about
 
 

@@ -79,10 +79,33 @@ def _caption(dataset: Any, emb: TaskEmbeddings, row: int) -> str:
     return dataset[image][1][row - first]
 
 
-def log_examples(writer: SummaryWriter, dataset: Any, emb: TaskEmbeddings, *, step: int, tag: str, queries: int = 3, top: int = 5) -> None:
-    """Logs the same first `queries` images and captions of a task with their top results:
-    as images (query image with its ranked captions; query caption above its ranked
-    images; hits green, misses red) when the dataset holds pictures ([3, H, W]), and as text.
+def stack(cards: Sequence[Tensor], *, gap: int = 12) -> Tensor:
+    """[3, H_i, W_i] uint8 cards one above the other on white, `gap` pixels apart: [3, H, max W_i]."""
+    width = max(card.shape[2] for card in cards)
+    rows = []
+    for i, card in enumerate(cards):
+        padded = torch.full((3, card.shape[1] + (gap if i < len(cards) - 1 else 0), width), 255, dtype=torch.uint8)
+        padded[:, : card.shape[1], : card.shape[2]] = card
+        rows.append(padded)
+    return torch.cat(rows, dim=1)
+
+
+def log_examples(
+    writer: SummaryWriter,
+    dataset: Any,
+    emb: TaskEmbeddings,
+    *,
+    step: int,
+    tag: str,
+    task: str,
+    directions: Sequence[str] = ("i2t", "t2i"),
+    queries: int = 3,
+    top: int = 5,
+) -> None:
+    """Logs the same first `queries` images and captions of a task with their top results, one
+    card per direction (`{tag}/i2t`, `{tag}/t2i`) holding every query: as an image (query image
+    above its ranked captions; query caption above its ranked images; hits green, misses red)
+    when the dataset holds pictures ([3, H, W]), and as text headed by the task's name.
 
     Args:
         writer: where to log.
@@ -90,21 +113,32 @@ def log_examples(writer: SummaryWriter, dataset: Any, emb: TaskEmbeddings, *, st
         emb: its embeddings with the current encoders (caption rows in dataset order).
         step: the number of tasks learned.
         tag: TensorBoard tag prefix.
+        task: the task's name, in the text's headers.
+        directions: the directions these encoders answer (one of a decoupled pair: its own).
         queries: how many image and caption queries.
         top: results shown per query.
     """
+    pictures: dict[str, list[Tensor]] = {d: [] for d in directions}
+    texts: dict[str, list[str]] = {d: [] for d in directions}
     for q in range(min(queries, emb.image.shape[0])):
         image, captions, image_id, _ = dataset[q]
-        pictures = image.ndim == 3
-        best = (emb.text @ emb.image[q]).topk(min(top, emb.text.shape[0])).indices.tolist()  # caption rows
-        results = [(int(emb.text_to_image[j]) == q, _caption(dataset, emb, j)) for j in best]
-        if pictures:
-            writer.add_image(f"{tag}/i2t_query{q}", i2t_card(image, results), step)
-        lines = [f"{'✔' if hit else '✘'} {caption}" for hit, caption in results]
-        writer.add_text(f"{tag}/i2t_query{q}", f"image {image_id}:  \n" + "  \n".join(lines), step)
-        row = int(torch.nonzero(emb.text_to_image == q)[0])
-        best = (emb.image @ emb.text[row]).topk(min(top, emb.image.shape[0])).indices.tolist()  # image rows
-        if pictures:
-            writer.add_image(f"{tag}/t2i_query{q}", t2i_card(captions[0], [dataset[i][0] for i in best], [i == q for i in best]), step)
-        marks = " ".join(("✔" if i == q else "✘") + f" image {dataset[i][2]}" for i in best)
-        writer.add_text(f"{tag}/t2i_query{q}", f"{captions[0]}  \nresults, left to right: {marks}", step)
+        drawn = image.ndim == 3
+        if "i2t" in directions:
+            best = (emb.text @ emb.image[q]).topk(min(top, emb.text.shape[0])).indices.tolist()  # caption rows
+            results = [(int(emb.text_to_image[j]) == q, _caption(dataset, emb, j)) for j in best]
+            if drawn:
+                pictures["i2t"].append(i2t_card(image, results))
+            lines = [f"{'✔' if hit else '✘'} {caption}" for hit, caption in results]
+            texts["i2t"].append(f"**{task}** · image {image_id}:  \n" + "  \n".join(lines))
+        if "t2i" in directions:
+            row = int(torch.nonzero(emb.text_to_image == q)[0])
+            best = (emb.image @ emb.text[row]).topk(min(top, emb.image.shape[0])).indices.tolist()  # image rows
+            if drawn:
+                pictures["t2i"].append(t2i_card(captions[0], [dataset[i][0] for i in best], [i == q for i in best]))
+            marks = " ".join(("✔" if i == q else "✘") + f" image {dataset[i][2]}" for i in best)
+            texts["t2i"].append(f"**{task}** · caption of image {image_id}: {captions[0]}  \nresults, left to right: {marks}")
+    for direction in directions:
+        if pictures[direction]:
+            writer.add_image(f"{tag}/{direction}", stack(pictures[direction]), step)
+        if texts[direction]:
+            writer.add_text(f"{tag}/{direction}", "\n\n".join(texts[direction]), step)

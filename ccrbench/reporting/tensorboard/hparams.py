@@ -37,10 +37,13 @@ def _sorted_domain(values: set) -> list:
 
 
 def hparam_infos(runs: Sequence[dict[str, Any]]) -> list[api_pb2.HParamInfo]:
-    """One HParamInfo per key of any run, with a discrete domain of the values seen.
+    """One HParamInfo per key, with a discrete domain of the values seen.
 
-    A key `differs` (TensorBoard shows those first) when its runs hold two values or more;
-    with a single run, the keys a comparison is about (KEY_HPARAMS and strategy options).
+    Several runs: the keys with two values or more, so that the five columns TensorBoard shows
+    at first (differing keys first, by name) tell the runs apart; the others, the same wherever
+    they are set (e.g. `strategy.lam` of the one EWC run), are left out: TensorBoard has no way
+    to hide a column by default, and they are in every run's config.yaml. A single run: every key, those a comparison is
+    about (KEY_HPARAMS and strategy options) marked `differs` and shown first.
     """
     values: dict[str, set] = {}
     for run in runs:
@@ -50,6 +53,8 @@ def hparam_infos(runs: Sequence[dict[str, Any]]) -> list[api_pb2.HParamInfo]:
     for name, seen in values.items():
         if len(runs) > 1:
             differs = len(seen) > 1
+            if not differs:
+                continue  # the same in every run: left out (HPARAMS shows its first five keys, with no way to hide one)
         else:
             differs = name in KEY_HPARAMS[:3] or name.startswith("strategy.")
         kind = {bool: api_pb2.DATA_TYPE_BOOL, float: api_pb2.DATA_TYPE_FLOAT64}.get(type(next(iter(seen))), api_pb2.DATA_TYPE_STRING)
@@ -71,14 +76,15 @@ def _hparam_value(value: str | bool | float) -> Any:
 
 
 def hparam_metrics(k: int) -> list[api_pb2.MetricInfo]:
-    """The HPARAMS metrics, most telling first (TensorBoard shows the first five): rsum of the
-    known and the unknown task under both policies and its forgetting; then R@k of each direction,
-    the other forgetting columns and the plasticity."""
+    """The HPARAMS metrics, most telling first (TensorBoard shows the first five): the forgetting
+    of rsum (reindex), then rsum of the known and the unknown task under both policies; then R@k
+    of each direction, the other forgetting columns and the plasticity. Every run logs each
+    (`scalars.final_metrics`), joint training too, so none is dropped from a view."""
     chosen = [MetricKey(RSUM), MetricKey("r", "i2t", k), MetricKey("r", "t2i", k)]
     finals = [
         api_pb2.MetricInfo(
             name=api_pb2.MetricName(tag="final/" + scalar_tag(str(m), p, s, ())),
-            display_name=f"{m.title} {'known' if s == AVERAGE else 'unknown'} task, {POLICY_LABELS[p]}",
+            display_name=f"{m.title} {'known' if s == AVERAGE else 'all'} · {POLICY_LABELS[p]}",
         )
         for m in chosen
         for s in (AVERAGE, ALL_TASKS)
@@ -86,13 +92,13 @@ def hparam_metrics(k: int) -> list[api_pb2.MetricInfo]:
     ]
     forgetting, plasticity = (
         [
-            api_pb2.MetricInfo(name=api_pb2.MetricName(tag=f"final/{name}/{m}/{p}"), display_name=f"{name} {m.title}, {POLICY_LABELS[p]}")
+            api_pb2.MetricInfo(name=api_pb2.MetricName(tag=f"final/{name}/{m}/{p}"), display_name=f"{name} {m.title} · {POLICY_LABELS[p]}")
             for m in chosen
             for p in POLICY_LABELS
         ]
         for name in ("forgetting", "plasticity")
     )
-    return finals[:4] + forgetting[:1] + finals[4:] + forgetting[1:] + plasticity
+    return forgetting[:1] + finals[:4] + finals[4:] + forgetting[1:] + plasticity
 
 
 def _write_hparams(writer: SummaryWriter, tag: str, data: plugin_data_pb2.HParamsPluginData) -> None:
@@ -110,12 +116,14 @@ def log_experiment(writer: SummaryWriter, configs: Sequence[dict[str, Any]]) -> 
     _write_hparams(writer, hparams_metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment))
 
 
-def write_suite_experiment(out: Path, configs: Sequence[dict[str, Any]]) -> None:
-    """The suite's single HPARAMS experiment, in the suite directory, replacing an older one (so
-    runs added to the suite later are compared too); the suite's runs write only their sessions."""
-    for old in out.glob("events.out.tfevents.*.hparams"):
+def write_suite_experiment(tensorboard: Path, run: str, configs: Sequence[dict[str, Any]]) -> None:
+    """The suite's single HPARAMS experiment, written into run `run`'s folder of the suite's
+    TensorBoard folder (a file of its own at the folder's root would be an empty run named
+    "."), replacing an older one (so runs added to the suite later are compared too); the
+    suite's runs write only their sessions."""
+    for old in tensorboard.glob("*/events.out.tfevents.*.hparams"):
         old.unlink()
-    writer = SummaryWriter(str(out), filename_suffix=".hparams")
+    writer = SummaryWriter(str(tensorboard / run), filename_suffix=".hparams")
     log_experiment(writer, configs)
     writer.close()
 

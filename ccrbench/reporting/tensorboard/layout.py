@@ -13,11 +13,18 @@ from tensorboard.util import tensor_util
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.evaluation.keys import POLICY_LABELS, parse_keys
-from ccrbench.reporting.tensorboard.scalars import CONTINUAL, DIAGNOSTICS_TAG
+from ccrbench.reporting.tensorboard.scalars import CONTINUAL, DIAGNOSTICS_TAG, diagnostic_name, forgetting_prefix, headline_metrics
 
 
 def _multiline(title: str, pattern: str) -> layout_pb2.Chart:
     return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=[pattern]))
+
+
+def _prefix(metric: str, policy: str, headline: Sequence[str]) -> str:
+    """The tag prefix of one (metric, policy): `Forgetting R@10/i2t · reindex/` or `i2t_r5/reindex/`."""
+    if metric in headline and policy in POLICY_LABELS:
+        return forgetting_prefix(metric, policy)
+    return f"{metric}/{policy}/"
 
 
 def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
@@ -27,12 +34,11 @@ def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
     policies = list(record["metrics"])
     metrics = list(next(iter(record["metrics"][policies[0]].values())))
     keys = dict(zip(metrics, parse_keys(metrics)))
-    recalls = sorted({key.k for key in keys.values() if key.is_recall})
-    headline = [m for m, key in keys.items() if key.is_recall and key.k == recalls[-1]] if recalls else metrics[:1]
+    headline = headline_metrics(metrics) or metrics[:1]
 
     def charts(metric: str, only: Sequence[str] = policies) -> list[layout_pb2.Chart]:
         return [
-            _multiline(f"{keys[metric].title} · {POLICY_LABELS.get(p, p)}", f"^{re.escape(f'{metric}/{p}/')}") for p in only
+            _multiline(f"{keys[metric].title} · {POLICY_LABELS.get(p, p)}", f"^{re.escape(_prefix(metric, p, headline))}") for p in only
         ]
 
     main = [p for p in policies if p in POLICY_LABELS] or policies
@@ -54,7 +60,7 @@ def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
         categories.append(layout_pb2.Category(title="Other indexing policies", chart=[c for m in headline for c in charts(m, extra)], closed=True))
     for metric in sorted(rest, key=lambda m: (keys[m].title.split()[-1], m)):
         categories.append(layout_pb2.Category(title=keys[metric].title, chart=charts(metric), closed=True))
-    diagnostics = sorted({name for values in record.get("diagnostics", {}).values() for name in values})
+    diagnostics = sorted({diagnostic_name(key) for values in record.get("diagnostics", {}).values() for key in values})
     if diagnostics:
         categories.append(
             layout_pb2.Category(

@@ -1,4 +1,11 @@
-"""TensorBoard scalars of a run: every metric of each stage, its diagnostics, and the final values."""
+"""TensorBoard scalars of a run: every metric of each stage, its diagnostics, and the final values.
+
+Tags are chosen for TensorBoard's Time Series view, which groups cards by the tag's first
+component and orders groups and cards by tag (digits and "/" first, then by character code,
+so upper case before lower case): the headline recall's group, `Forgetting R@10`, opens the
+page; `diagnostics`, `examples`, `final`, the other metrics and `train` follow it. No tag holds
+"(" or ")": Custom Scalars names a line `tag (run)` and takes the run from the first "(".
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from ccrbench.evaluation.keys import DIRECTIONS, POLICY_LABELS, parse_keys, split_model
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
 
-SCOPE_LABELS = {AVERAGE: "average (known task)", ALL_TASKS: "all tasks (unknown task)"}
+SCOPE_LABELS = {AVERAGE: "average · known task", ALL_TASKS: "all tasks · unknown task"}
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
-DIAGNOSTICS_TAG = "Diagnostics"  # the tag prefix of the drift diagnostics
+DIAGNOSTICS_TAG = "diagnostics"  # the tag prefix of the drift diagnostics (after the forgetting group)
+FORGETTING_GROUP = "Forgetting"  # the first group of Time Series: the headline recall, every task and both summaries
 
 
 def tasks_learned(record: Mapping[str, Any]) -> int:
@@ -21,41 +30,93 @@ def tasks_learned(record: Mapping[str, Any]) -> int:
 
 
 def scope_label(scope: str, task_names: Sequence[str]) -> str:
-    """A task's name, 'average (known task)' or 'all tasks (unknown task)'."""
-    return task_names[int(scope)] if scope.isdigit() else SCOPE_LABELS.get(scope, scope)
+    """`1 blocks` (the task's number, so tasks sort in learning order before the summaries),
+    `average · known task` or `all tasks · unknown task`."""
+    return f"{int(scope) + 1} {task_names[int(scope)]}" if scope.isdigit() else SCOPE_LABELS.get(scope, scope)
 
 
 def scalar_tag(metric: str, policy: str, scope: str, task_names: Sequence[str]) -> str:
-    """`i2t_r10/reindex/blocks`, `.../average (known task)`, `.../all tasks (unknown task)`."""
+    """`i2t_r5/reindex/1 blocks`, `.../average · known task`, `.../all tasks · unknown task`."""
     return f"{metric}/{policy}/{scope_label(scope, task_names)}"
 
 
-def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequence[str]) -> None:
+def headline_metrics(metrics: Sequence[str]) -> list[str]:
+    """The recall of the largest K in each direction (`i2t_r10`, `t2i_r10`): the forgetting group's metric."""
+    keys = dict(zip(metrics, parse_keys(metrics)))
+    recalls = [key for key in keys.values() if key.is_recall]
+    if not recalls:
+        return []
+    k = max(key.k for key in recalls)
+    return [m for m, key in keys.items() if key.is_recall and key.k == k]
+
+
+def forgetting_prefix(metric: str, policy: str) -> str:
+    """`Forgetting R@10/i2t · reindex/`: the headline recall of one direction under a main policy."""
+    (key,) = parse_keys([metric])
+    direction, measure = key.title.split(" ", 1)
+    return f"{FORGETTING_GROUP} {measure}/{direction} · {POLICY_LABELS[policy]}/"
+
+
+def forgetting_tag(metric: str, policy: str, scope: str, task_names: Sequence[str]) -> str:
+    """`Forgetting R@10/i2t · reindex/1 blocks`: one card per direction, policy and task or summary."""
+    return forgetting_prefix(metric, policy) + scope_label(scope, task_names)
+
+
+def stage_tag(metric: str, policy: str, scope: str, task_names: Sequence[str], headline: Sequence[str]) -> str:
+    """The forgetting group's tag for the headline recall under a main policy, else `scalar_tag`."""
+    if metric in headline and policy in POLICY_LABELS:
+        return forgetting_tag(metric, policy, scope, task_names)
+    return scalar_tag(metric, policy, scope, task_names)
+
+
+def diagnostic_name(key: str) -> str:
+    """A diagnostic's TensorBoard name, the same for coupled and decoupled runs where the model is
+    implied by the direction (`i2t_model_i2t_margin` -> `i2t_margin`); a decoupled pair's
+    direction-free ones name their model (`i2t_model_image_drift` -> `image_drift · i2t model`)."""
+    model, name = split_model(key)
+    if model is None or name.split("_", 1)[0] in DIRECTIONS:
+        return name
+    return f"{name} · {model} model"
+
+
+def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequence[str], *, prefix: str = "") -> None:
     """Every metric of one evaluation stage (every seen task and both summaries), and its
-    diagnostics as `Diagnostics/{name}/{task name}`, ..."""
+    diagnostics as `diagnostics/{name}/{task}`, ...; `prefix` before the metrics' tags."""
     step = tasks_learned(record)
     for policy, scopes in record["metrics"].items():
         for scope, values in scopes.items():
+            headline = headline_metrics(list(values))
             for metric, value in values.items():
-                writer.add_scalar(scalar_tag(metric, policy, scope, task_names), value, step)
+                writer.add_scalar(prefix + stage_tag(metric, policy, scope, task_names, headline), value, step)
     for scope, values in record.get("diagnostics", {}).items():
-        for name, value in values.items():
-            writer.add_scalar(f"{DIAGNOSTICS_TAG}/{name}/{scope_label(scope, task_names)}", value, step)
+        for key, value in values.items():
+            writer.add_scalar(f"{DIAGNOSTICS_TAG}/{diagnostic_name(key)}/{scope_label(scope, task_names)}", value, step)
 
 
 def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
     """{`final/...` tag: value}: the summaries after the last task, and the forgetting,
-    plasticity and backward transfer of every metric (NaN ones, e.g. joint training's
-    forgetting, are left out)."""
+    plasticity and backward transfer of every metric.
+
+    A run of one stage (joint training, every task learned at once) has NaN forgetting and
+    backward transfer in results.json (no task was learned before the last stage); here they
+    are 0, what its one-row matrices imply (no task has lost anything since it was learned),
+    so that TensorBoard's HPARAMS keeps the run in every view (it drops a run missing a metric).
+    """
     out = {
         "final/" + scalar_tag(metric, policy, scope, results["task_names"]): value
         for policy, scopes in results["final"].items()
         for scope in (AVERAGE, ALL_TASKS)
         for metric, value in scopes[scope].items()
     }
+    one_stage = len(results["stages"]) == 1
     for name in CONTINUAL:
         for policy, values in results.get(name, {}).items():
-            out.update({f"final/{name}/{metric}/{policy}": v for metric, v in values.items() if v is not None and not math.isnan(v)})
+            for metric, v in values.items():
+                if v is None or math.isnan(v):
+                    if not (one_stage and name != "plasticity"):
+                        continue
+                    v = 0.0
+                out[f"final/{name}/{metric}/{policy}"] = v
     return out
 
 
