@@ -30,6 +30,7 @@ from selenium.webdriver.chrome.service import Service
 
 # dashboard -> URL fragment (TensorBoard reads the smoothing from the fragment)
 DASHBOARDS = {
+    "timeseries": "#timeseries&_smoothingWeight=0",  # the view TensorBoard opens: the Forgetting R@10 group first
     "custom_scalars": "#custom_scalars&_smoothingWeight=0",
     "hparams": "#hparams",
     "images": "#images",
