@@ -154,11 +154,12 @@ def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool)
         start or resume; outcome {name: None (finished, skipped) or the error} of the others.
     """
     from ccrbench.reporting.tensorboard import write_suite_experiment
+    from ccrbench.runner import resolve_threads
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = {path.parent.name: yaml.safe_load(path.read_text()) for path in sorted(out.glob("*/config.yaml"))}
-    every = {**configs, **{r.name: to_dict(r.config) for r in runs}}
+    every = {**configs, **{r.name: to_dict(resolve_threads(r.config)) for r in runs}}  # threads as the runs save it
     write_suite_experiment(out / TENSORBOARD, min(every), list(every.values()))  # HPARAMS: every run here
     todo, outcome = [], {}
     for r in runs:

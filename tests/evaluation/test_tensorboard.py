@@ -200,3 +200,19 @@ def test_layout_follows_the_record():
     layout = scalars_layout(record)
     assert [c.title for c in layout.category[0].chart] == ["i2t R@5 · reindex", "i2t R@5 · no reindex"]
     assert any(c.title == "i2t R@1" for c in layout.category)
+
+
+def test_a_suite_grown_later_sees_no_false_difference(suite, tmp_path):
+    """Runs already on disk saved their resolved `threads`; the new ones' must count the same, or HPARAMS shows a constant key."""
+    from ccrbench.suite import expand_spec, plan_runs
+
+    out = tmp_path / "out"
+    (out / "old").mkdir(parents=True)
+    (out / "old" / "config.yaml").write_text((suite / JOINT / "config.yaml").read_text())
+    (tmp_path / "base.yaml").write_text("strategy: finetune\n")
+    runs = expand_spec({"base": "base.yaml", "set": [*TINY, "benchmark.tasks=[blocks, curves]", "seed=3"]}, tmp_path / "suite.yaml")
+    plan_runs(runs, out, skip_existing=False)
+    (path,) = (out / "tb").glob("*/events*.hparams")
+    (value,) = values(path.parent, hparams_metadata.EXPERIMENT_TAG)
+    experiment = hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
+    assert {h.name for h in experiment.hparam_infos} == {"strategy", "seed"}
