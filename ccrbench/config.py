@@ -49,6 +49,10 @@ class ModelConfig:
         shared_layers: top layers shared by both branches (0 = none).
         projection: per-branch projection head, "linear", "mlp" (Linear-ReLU-Linear) or
             "identity" (none: the encoders' joint space, e.g. CLIP's; embed_dim must match it).
+        init_from: start from a trained model instead of the encoders' own initialisation: a
+            run directory (its checkpoint.pt: the model after its last finished stage) or a
+            checkpoint file (a ccrbench checkpoint.pt or a saved `model.state_dict()`); the
+            model section must build the same architecture. None: no such start.
     """
 
     image_encoder: Component = _component(ENCODERS, "small_cnn")
@@ -56,6 +60,7 @@ class ModelConfig:
     embed_dim: Annotated[int, Ge(1)] = 256
     shared_layers: Annotated[int, Ge(0)] = 0
     projection: Literal["linear", "mlp", "identity"] = "linear"
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
-from ccrbench.checkpoint import load_checkpoint, save_checkpoint
+from ccrbench.checkpoint import init_from, load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, flatten, from_dict, to_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
@@ -198,6 +198,7 @@ def build_learner(
             model.add_logit_parameters(criterion.logit_parameters(model.pretrained_logits()))
         except ValueError as e:
             raise ConfigError(f"loss {config.loss.name!r}: {e}") from e
+    init_from(model, config.model.init_from)  # a trained start (its learnable temperature included)
     plugin = STRATEGIES.build(config.strategy.name, {**config.strategy.options, **strategy_options})
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
     # foreach on every device (PyTorch's default takes it on CUDA only): same values, bit for bit, fewer kernels

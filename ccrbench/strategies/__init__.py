@@ -1,6 +1,6 @@
 """Strategies (registry `strategy`): Avalanche plugins, one small file each."""
 
-from ccrbench.strategies import compatible, ewc, finetune, joint, joint_no_ctnp, lwf, mas, replay  # noqa: F401
+from ccrbench.strategies import compatible, ewc, finetune, joint, joint_no_ctnp, lora, lwf, mas, replay, wise_ft, zscl  # noqa: F401
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.template import RetrievalTemplate
 
