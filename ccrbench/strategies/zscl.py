@@ -93,7 +93,10 @@ class ZSCL(StrategyPlugin):
         super().__init__()
         self.lam, self.temperature, self.we_every = lam, temperature, we_every
         self.reference, self.reference_split, self.reference_batch = dict(reference), reference_split, reference_batch
-        BENCHMARKS.resolve(str(reference.get("name")), {k: v for k, v in reference.items() if k != "name"}, where="strategy zscl: reference")
+        try:  # its keys, checked before any training
+            BENCHMARKS.resolve(str(reference.get("name")), {k: v for k, v in reference.items() if k != "name"}, where="options")
+        except ConfigError as e:
+            raise ConfigError(f"strategy zscl: reference: {e}") from e
         self.data: Dataset | None = None  # built at the first task (seconds): not when the config is checked
         self.teacher: torch.nn.Module | None = None
         self.restored: dict[str, Tensor] | None = None  # the start's weights from a checkpoint
