@@ -44,7 +44,7 @@ def linear_layers(model: nn.Module) -> list[str]:
 @register_strategy("lora")
 class LoRA(StrategyPlugin):
     """Low-rank adapters on the linear layers, base weights frozen; one adapter set per task,
-    merged into the weights after it (needs the `peft` package: `pip install 'ccrbench[lora]'`).
+    merged into the weights after it (Hugging Face `peft`, imported when the first task starts).
 
     Args:
         rank: rank of each adapter, >= 1 (default 8, the common choice; not tuned here).
@@ -70,7 +70,7 @@ class LoRA(StrategyPlugin):
         try:
             from peft import LoraConfig, LoraModel
         except ImportError as e:
-            raise ConfigError("strategy lora needs the peft package: pip install 'ccrbench[lora]' (or pip install peft)") from e
+            raise ConfigError("strategy lora needs the peft package (a ccrbench dependency): pip install 'peft>=0.10'") from e
         model, group = strategy.model, strategy.optimizer.param_groups[0]
         targets = linear_layers(model)
         if not targets:

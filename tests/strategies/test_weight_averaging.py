@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ccrbench.registry import STRATEGIES
+from ccrbench.registry import STRATEGIES, ConfigError
 from ccrbench.strategies.weight_averaging import assign, floating_weights, interpolate, running_mean
 from tests.strategies.test_template import tiny_strategy
 
@@ -65,3 +65,18 @@ def test_wise_ft_interpolates_with_the_runs_start_after_every_task():
         assert any(not torch.equal(now[k], trained[task][k]) for k in now)
     assert all(torch.equal(plugin.start[k], start[k]) for k in start)
     assert STRATEGIES.build("wise_ft", {}).state_dict() == {"start": None}
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("wise_ft", {"alpha": 1.5}, "alpha: must be <= 1"),
+        ("zscl", {"lam": -1}, "lam: must be >= 0"),
+        ("zscl", {"we_every": -1}, "we_every: must be >= 0"),
+        ("lora", {"rank": 0}, "rank: must be >= 1"),
+        ("lora", {"dropout": 1.0}, "dropout: must be < 1"),
+    ],
+)
+def test_numeric_options_of_the_pretrained_era_baselines_have_limits(name, options, message):
+    with pytest.raises(ConfigError, match=message):
+        STRATEGIES.resolve(name, options, where=f"strategy {name}")
