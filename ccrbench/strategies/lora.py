@@ -7,9 +7,10 @@ the optimizer trains the adapters alone (fresh Adam state per task). After the t
 adapters are merged into the weights (W <- W + (alpha / rank) * B A) and removed, so the
 model between tasks, which is evaluated, checkpointed and the next task's start, has its
 own architecture and parameter names (a checkpoint resumes, or starts another run through
-`model.init_from`, like any other). Merging per task is the common continual choice (as
-ConStruct-VL's per-task adapters, without their routing): each task's update has rank
-<= `rank`, the sum over tasks does not.
+`model.init_from`, like any other). Merging per task is the common continual choice (no
+adapter to route to at query time, the next task starts from all that was learned); each
+task's update has rank <= `rank`, the sum over tasks does not. A learnable temperature of
+the loss is frozen with the rest.
 
 Linear layers inside `nn.MultiheadAttention` get no adapter (that module reads its
 projections' weights directly, so an adapter there would never be used); convolutions,
