@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-import ccrbench.strategies.template as template
+import ccrbench.training.template as template
 from ccrbench.checkpoint import CHECKPOINT, init_from
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.registry import BENCHMARKS, ConfigError
-from ccrbench.runner import build_model, run, seed_everything
+from ccrbench.build import build_model, seed_everything
+from ccrbench.runner import run
 from tests.tiny import TINY
 
 ONE_TASK = [*TINY, "benchmark.tasks=[blocks]"]

@@ -1,25 +1,21 @@
 """ZSCL for retrieval (Zheng et al., ICCV 2023, "Preventing Zero-Shot Transfer Degradation in
-Continual Learning of Vision-Language Models").
+Continual Learning of Vision-Language Models"), its two parts:
 
-Two parts, as in the paper:
+- Distillation on a reference set no task contains: every iteration, `reference_batch` reference
+  items' N images and M captions are embedded by the model being trained and by the frozen
+  STARTING model (the run's start: pretrained towers or `model.init_from`, never refreshed); the
+  new N x M similarity distribution is pulled towards the start's, rows (image->text) and columns
+  (text->image): lam * (KL(softmax(S_start rows) || softmax(S_new rows)) + KL(columns)), S = cos / temperature.
+- Weight ensemble: the weights are averaged over the task's start, every `we_every`-th iteration
+  and its end (a running mean); the average becomes the model after the task (evaluated, and
+  the next task's start), as ZSCL's averaged model is.
 
-- Distillation on a reference set that no task contains: at every iteration `reference_batch`
-  reference pairs are drawn; their N images and M captions are embedded by the model being
-  trained and by the frozen STARTING model (the run's start: pretrained towers or
-  `model.init_from`, never refreshed), and the new N x M image-caption similarity
-  distribution is pulled towards the start's, rows (image->text) and columns (text->image):
-  lam * (KL(softmax(S_start rows) || softmax(S_new rows)) + KL(... columns ...)), S = sim / temperature.
-- Weight ensemble: during each task the weights are averaged over the task's start, every
-  `we_every`-th iteration and its end (a running mean); the average becomes the model after
-  the task (evaluated, and the next task's start), as ZSCL's averaged model is.
-
-The reference set is a benchmark built from `reference` (a `benchmark:` section) and read from
-its `reference_split`; it must give the model's input format. For the built-in benchmark the
+The reference set is the `reference_split` of the benchmark that `reference` configures (a
+`benchmark:` section; it must give the model's input format). For the built-in benchmark the
 default is the shapes generator with another seed: other scenes and captions of the same
 domains (closer to the tasks than ZSCL's ImageNet + Conceptual Captions are to its tasks); a
 held-out domain (`tasks: [signs]` when the run learns blocks and curves) or the pretraining set
-of the run's start is the stricter choice. With several processes each draws the same
-reference pairs (the same loss on each: correct, not sharded).
+of the run's start is stricter. Several processes draw the same reference items (same loss).
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from annotated_types import Ge, Gt
 from torch import Tensor
 from torch.utils.data import ConcatDataset, Dataset
 
+from ccrbench.options import check_options
 from ccrbench.registry import BENCHMARKS, ConfigError, register_strategy
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.lwf import distillation_loss, frozen_copy
@@ -50,11 +47,20 @@ def similarity_distillation(old: tuple[Tensor, Tensor], new: tuple[Tensor, Tenso
     return distillation_loss(old[0] @ old[1].T / temperature, new[0] @ new[1].T / temperature)
 
 
+def reference_options(reference: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The benchmark name and checked options (defaults filled in) of a `reference` section."""
+    name, options = str(reference.get("name")), {k: v for k, v in reference.items() if k != "name"}
+    try:
+        return name, check_options(BENCHMARKS.get(name), options, where="options", skip=BENCHMARKS.context)
+    except ConfigError as e:
+        raise ConfigError(f"strategy zscl: reference: {e}") from e
+
+
 def reference_data(reference: dict[str, Any], split: str) -> Dataset:
     """Every task's items of `split` of the benchmark that `reference` configures, as one dataset."""
-    options = {k: v for k, v in reference.items() if k != "name"}
+    name, options = reference_options(reference)
     try:
-        benchmark = BENCHMARKS.build(str(reference.get("name")), options)
+        benchmark = BENCHMARKS.build(name, options)
         stream = benchmark.train_stream if split == "train" else benchmark.eval_stream(split)
     except (ConfigError, ValueError) as e:
         raise ConfigError(f"strategy zscl: reference: {e}") from e
@@ -93,15 +99,12 @@ class ZSCL(StrategyPlugin):
         super().__init__()
         self.lam, self.temperature, self.we_every = lam, temperature, we_every
         self.reference, self.reference_split, self.reference_batch = dict(reference), reference_split, reference_batch
-        try:  # its keys, checked before any training
-            BENCHMARKS.resolve(str(reference.get("name")), {k: v for k, v in reference.items() if k != "name"}, where="options")
-        except ConfigError as e:
-            raise ConfigError(f"strategy zscl: reference: {e}") from e
+        reference_options(reference)  # its keys, checked before any training
         self.data: Dataset | None = None  # built at the first task (seconds): not when the config is checked
         self.teacher: torch.nn.Module | None = None
         self.restored: dict[str, Tensor] | None = None  # the start's weights from a checkpoint
         self.average: Weights | None = None
-        self.samples = self.iterations = 0  # weight samples in `average`, iterations of this task
+        self.samples = self.iterations = 0  # weight samples in `average`, iterations of the task
 
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         if self.data is None:

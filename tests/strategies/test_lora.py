@@ -6,7 +6,7 @@ from torch import nn
 
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.lora import linear_layers
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def test_adapts_every_linear_layer_but_those_inside_multihead_attention():

@@ -5,9 +5,10 @@ import pytest
 import torch
 from torch import nn
 
+from ccrbench.options import check_options
 from ccrbench.registry import STRATEGIES, ConfigError
 from ccrbench.strategies.weight_averaging import assign, floating_weights, interpolate, running_mean
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def weights(seed):
@@ -79,4 +80,4 @@ def test_wise_ft_interpolates_with_the_runs_start_after_every_task():
 )
 def test_numeric_options_of_the_pretrained_era_baselines_have_limits(name, options, message):
     with pytest.raises(ConfigError, match=message):
-        STRATEGIES.resolve(name, options, where=f"strategy {name}")
+        check_options(STRATEGIES.get(name), options, where=f"strategy {name}")

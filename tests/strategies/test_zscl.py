@@ -9,7 +9,7 @@ import torch
 from ccrbench.registry import STRATEGIES, ConfigError
 from ccrbench.strategies.weight_averaging import floating_weights
 from ccrbench.strategies.zscl import reference_data, similarity_distillation
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 SMALL_REFERENCE = {"name": "shapes", "seed": 1, "train_images": 4, "test_images": 2, "image_size": 32}
 
