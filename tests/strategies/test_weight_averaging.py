@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ccrbench.options import check_options
+from ccrbench.config import from_dict
 from ccrbench.registry import STRATEGIES, ConfigError
 from ccrbench.strategies.weight_averaging import assign, floating_weights, interpolate, running_mean
 from tests.training.test_template import tiny_strategy
@@ -71,13 +71,13 @@ def test_wise_ft_interpolates_with_the_runs_start_after_every_task():
 @pytest.mark.parametrize(
     "name, options, message",
     [
-        ("wise_ft", {"alpha": 1.5}, "alpha: must be <= 1"),
-        ("zscl", {"lam": -1}, "lam: must be >= 0"),
-        ("zscl", {"we_every": -1}, "we_every: must be >= 0"),
-        ("lora", {"rank": 0}, "rank: must be >= 1"),
-        ("lora", {"dropout": 1.0}, "dropout: must be < 1"),
+        ("wise_ft", {"alpha": 1.5}, "strategy.alpha: must be <= 1"),
+        ("zscl", {"lam": -1}, "strategy.lam: must be >= 0"),
+        ("zscl", {"we_every": -1}, "strategy.we_every: must be >= 0"),
+        ("lora", {"rank": 0}, "strategy.rank: must be >= 1"),
+        ("lora", {"dropout": 1.0}, "strategy.dropout: must be < 1"),
     ],
 )
 def test_numeric_options_of_the_pretrained_era_baselines_have_limits(name, options, message):
     with pytest.raises(ConfigError, match=message):
-        check_options(STRATEGIES.get(name), options, where=f"strategy {name}")
+        from_dict({"strategy": {"name": name, **options}})  # checked when the config is loaded
