@@ -131,6 +131,9 @@ class RunConfig:
             protecting only its text branch (the strategy needs a `branches` option).
         train: optimisation.
         eval: indexing and querying.
+        logging: Avalanche loggers receiving every metric, beside ccrbench's own files and TensorBoard
+            layout: csv (metrics.csv), text (log.txt), tensorboard (tb/avalanche), wandb (needs the
+            `wandb` extra; WANDB_MODE=offline keeps it local); see ccrbench/evaluation/loggers.py.
     """
 
     seed: int = 0
@@ -143,6 +146,7 @@ class RunConfig:
     decoupled: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: tuple[Literal["csv", "text", "tensorboard", "wandb"], ...] = ()
 
 
 def build_section(cls: type, data: Any, where: str) -> Any:
