@@ -3,7 +3,8 @@
 Avalanche's own `CSVLogger` writes fixed accuracy/loss columns (all 0 for retrieval), so `csv` is
 `MetricCSVLogger`, one row per MetricValue; its `WandBLogger` sends every value at `step=x_plot`,
 which W&B drops when a stage's x (tasks learned) comes after a larger one (training iterations),
-so `wandb` is `RetrievalWandBLogger`, which plots each value against its own x.
+so `wandb` is `RetrievalWandBLogger`, which plots each value against its own x (and starts its run
+with today's wandb).
 """
 
 from __future__ import annotations
@@ -61,17 +62,24 @@ class RetrievalWandBLogger(WandBLogger):
     evaluation values, `train_iterations` for training ones (W&B's step only grows)."""
 
     def before_run(self) -> None:
-        super().before_run()
-        for x in ("tasks_learned", "train_iterations"):
-            self.wandb.define_metric(x)
-        self.wandb.define_metric("*/train_phase/*", step_metric="train_iterations")
-        self.wandb.define_metric("*/eval_phase/*", step_metric="tasks_learned")
+        """Starts the W&B run (Avalanche 0.6's calls `wandb.util.generate_id`, gone from wandb 0.19+;
+        wandb makes the id itself, or takes WANDB_RUN_ID)."""
+        self.wandb.init(**self.init_kwargs)
+        self.defined: set[str] = set()
 
-    def log_single_metric(self, name: str, value: Any, x_plot: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return
-        x = "train_iterations" if "/train_phase/" in name else "tasks_learned"
-        self.wandb.log({name: value, x: x_plot})
+    def log_metrics(self, metric_values: list[Any]) -> None:
+        """One `wandb.log` per x (a call per value costs a round trip to W&B's service process)."""
+        rows: dict[tuple[str, int], dict[str, float]] = {}
+        for m in metric_values:
+            if isinstance(m.value, bool) or not isinstance(m.value, (int, float)):
+                continue  # images, histograms
+            x = "train_iterations" if "/train_phase/" in m.name else "tasks_learned"
+            if m.name not in self.defined:  # W&B's define_metric takes no glob but a final "*"
+                self.wandb.define_metric(m.name, step_metric=x)
+                self.defined.add(m.name)
+            rows.setdefault((x, m.x_plot), {x: m.x_plot})[m.name] = m.value
+        for row in rows.values():
+            self.wandb.log(row)
 
     def after_training_exp(self, strategy: Any, metric_values: list[Any], **kwargs: Any) -> None:
         """Avalanche's would log a `TrainingExperience` counter at a step of its own."""
