@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 import yaml
 from annotated_types import Ge, Gt, Interval, MinLen
 
+from ccrbench.packaged import resolve
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry, coerce
 
 
@@ -296,7 +297,7 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file as a dict; `base: other.yaml` (relative to the file) is loaded first."""
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist; see configs/ for the standard ones")
+        raise ConfigError(f"config file {path} does not exist; `ccrbench config list` lists the standard ones")
     if path.is_dir():
         raise ConfigError(f"config file {path} is a directory; give a YAML file, e.g. one of configs/*.yaml")
     if path.resolve() in _seen:
@@ -323,7 +324,7 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
     Raises:
         ConfigError: naming the file and the offending key.
     """
-    data = read_yaml(Path(path)) if path is not None else {}
+    data = read_yaml(resolve(path, "config")) if path is not None else {}
     try:
         return from_dict(apply_overrides(data, overrides))
     except ConfigError as e:
@@ -338,7 +339,7 @@ def load_benchmark(path: str | Path | None, overrides: Sequence[str] = ()) -> Co
     Raises:
         ConfigError: naming the file and the offending key.
     """
-    data = apply_overrides(read_yaml(Path(path)) if path is not None else {}, overrides)
+    data = apply_overrides(read_yaml(resolve(path, "config")) if path is not None else {}, overrides)
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     try:
         unknown = sorted(set(data) - set(fields))
