@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, describe
+from ccrbench.registry import ConfigError
 
 # Commands import what they need (torch, Avalanche: seconds) inside their function, so that
 # `--help`, `report` and the like start at once; the registries fill themselves on first use.
@@ -200,15 +200,9 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    for registry in (BENCHMARKS, STRATEGIES, ENCODERS, LOSSES):
-        print(f"{registry.plural}:")
-        for name in registry.names():
-            obj = registry.get(name)
-            modality = getattr(obj, "modality", None)
-            print(f"  {name}" + (f" ({modality})" if modality else ""))
-            if args.details:
-                for line in describe(obj, skip=registry.context).splitlines():
-                    print(f"      {line}")
+    from ccrbench.catalog import cached_listing
+
+    print(cached_listing(details=args.details), end="")
     return 0
 
 
