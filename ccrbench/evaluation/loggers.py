@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from importlib.util import find_spec
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -106,10 +107,8 @@ def build_loggers(names: Sequence[str], out: str | Path, *, config: Mapping[str,
         elif name == "tensorboard":
             loggers.append(TensorboardLogger(out / "tb" / "avalanche"))
         elif name == "wandb":
-            try:
-                import wandb  # noqa: F401
-            except ImportError as e:
-                raise ImportError("logging: wandb needs the wandb package: pip install 'ccrbench[wandb]'") from e
+            if find_spec("wandb") is None:  # an optional extra (Avalanche's logger imports it)
+                raise ImportError("logging: wandb needs the wandb package: pip install 'ccrbench[wandb]'")
             loggers.append(RetrievalWandBLogger(project_name="ccrbench", run_name=out.name, dir=str(out), config=dict(config or {}), save_code=False))
         else:
             raise ValueError(f"unknown logger {name!r}; expected one of {', '.join(LOGGERS)}")
