@@ -39,13 +39,17 @@ def fingerprint(root: Path = PACKAGE) -> str:
 
 def cached_listing(*, details: bool) -> str:
     """`listing(details=...)` from the cache when the sources have not changed since it was written."""
-    path = cache_dir() / "list" / f"{fingerprint()[:24]}{'-details' if details else ''}.txt"
+    key = fingerprint()[:24]
+    path = cache_dir() / "list" / f"{key}{'-details' if details else ''}.txt"
     if path.is_file():
         return path.read_text(encoding="utf-8")
     text = listing(details=details)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda f: f.write(text))
+        for old in path.parent.glob("*.txt"):  # listings of earlier sources
+            if not old.name.startswith(key):
+                old.unlink(missing_ok=True)
     except OSError:  # a read-only cache: list without keeping it
         pass
     return text

@@ -47,6 +47,7 @@ def test_a_changed_source_lists_afresh(tmp_path, monkeypatch):
     stale.parent.mkdir(parents=True)
     stale.write_text("stale\n")
     assert cached_listing(details=False) == listing(details=False)
+    assert not stale.exists()  # the listing of other sources is removed
 
 
 def test_report_does_not_import_avalanche(tmp_path):
