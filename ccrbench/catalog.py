@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from ccrbench.io import cache_dir, write_atomic
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, describe
+from ccrbench.docstrings import describe
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES
 
 PACKAGE = Path(__file__).parent
 

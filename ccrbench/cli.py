@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        from ccrbench.strategies.template import NonFiniteLossError  # already imported by the run that raised it
+        from ccrbench.training.template import NonFiniteLossError  # already imported by the run that raised it
 
         if not isinstance(e, NonFiniteLossError):
             raise

@@ -17,6 +17,6 @@ from ccrbench.strategies.joint_no_ctnp import JointNoCTNP
 from ccrbench.strategies.lwf import LwF
 from ccrbench.strategies.mas import MAS
 from ccrbench.strategies.replay import Replay
-from ccrbench.strategies.template import RetrievalTemplate
+from ccrbench.training.template import RetrievalTemplate
 
 __all__ = ["EWC", "MAS", "Compatible", "Finetune", "Joint", "JointNoCTNP", "LwF", "Replay", "RetrievalTemplate", "StrategyPlugin"]
