@@ -208,6 +208,8 @@ class RetrievalMetrics(PluginMetric[dict]):
         future = {t: e.to(device) for t, e in future.items()}
         scopes = metrics_from_ranks(stage_ranks(future, {"reindex": future}, directions=self.directions), ks=self.ks)["reindex"]
         per_task = {scope: values for scope, values in scopes.items() if scope.isdigit()}
+        if self.unlearned and self.unlearned[-1]["stage"] == stage:  # evaluated again in this stage: replaced
+            self.unlearned.pop()
         self.unlearned.append({"stage": stage, "tasks_learned": x_plot, "metrics": per_task})
         return metric_values(self, {p: per_task for p in ("reindex", "noreindex")}, prefix="", stream=stream, x_plot=x_plot)
 

@@ -70,8 +70,9 @@ def test_full_stream_evaluation_records_unlearned_tasks_apart():
     assert set(metrics.stored) == {0} and not metrics.pending  # unlearned tasks are not indexed
     strategy.train(bm.train_stream[1])
     strategy.eval(bm.test_stream)
-    assert set(metrics.stored) == {0, 1} and metrics.stages[-1]["tasks"] == [0, 1]
-    assert sorted(metrics.unlearned[-1]["metrics"]) == ["2"]
+    strategy.eval(bm.test_stream)  # again in the same stage: both records replaced
+    assert set(metrics.stored) == {0, 1} and [s["tasks"] for s in metrics.stages] == [[0], [0, 1]]
+    assert [(u["stage"], sorted(u["metrics"])) for u in metrics.unlearned] == [(-1, ["0", "1", "2"]), (0, ["1", "2"]), (1, ["2"])]
 
 
 def test_a_second_evaluation_in_a_stage_replaces_its_record_and_keeps_the_stored_databases():
