@@ -6,7 +6,7 @@ benchmark's config keys as keyword arguments: `ccrbench.benchmarks.shapes(train_
 `train_stream` / `test_stream` are Avalanche streams (`.scenario` is the Avalanche benchmark).
 """
 
-from ccrbench.benchmarks import coco, shapes, visual_genome  # noqa: F401
+from ccrbench.benchmarks import captions, coco, flickr, shapes, visual_genome  # noqa: F401
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, make_benchmark
 from ccrbench.registry import BENCHMARKS
 

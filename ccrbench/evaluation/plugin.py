@@ -24,18 +24,15 @@ from avalanche.evaluation.metric_results import MetricValue
 from avalanche.evaluation.metric_utils import stream_type
 
 from ccrbench.evaluation.diagnostics import stage_diagnostics
+from ccrbench.evaluation.keys import MetricKey
 from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
 from ccrbench.evaluation.reindexing import RULES, BudgetedIndexes
 
-RANKS = ("medr", "meanr")  # lower is better
-
-
 def metric_label(key: str, policy: str) -> str:
     """Avalanche's name of a metric key under a policy: i2t_r10 -> R@10_i2t_noreindex, t2i_medr -> medr_t2i_reindex, rsum -> rsum_reindex."""
-    direction, _, metric = key.partition("_")
-    if not metric:
-        return f"{key}_{policy}"
-    return f"{f'R@{metric[1:]}' if metric[1:].isdigit() else metric}_{direction}_{policy}"
+    parsed = MetricKey.parse(key)
+    measure = f"R@{parsed.k}" if parsed.is_recall else parsed.measure
+    return "_".join(part for part in (measure, parsed.direction, policy) if part)
 
 
 def scope_label(scope: str) -> str:
@@ -55,7 +52,7 @@ def task_forgetting(history: list[dict[str, dict[str, dict[str, float]]]]) -> di
             earlier = [stage[policy][scope] for stage in before if scope.isdigit() and scope in stage.get(policy, {})]
             if earlier:
                 per_task[scope] = {
-                    k: (v - min(e[k] for e in earlier)) if k.partition("_")[2] in RANKS else (max(e[k] for e in earlier) - v)
+                    k: (max(e[k] for e in earlier) - v) if MetricKey.parse(k).higher_is_better else (v - min(e[k] for e in earlier))
                     for k, v in values.items()
                 }
         if per_task:
