@@ -1,4 +1,4 @@
-"""Command line: `ccrbench run | suite | tune | report | list | data check | features`."""
+"""Command line: `ccrbench run | suite | tune | report | list | data check | features | config`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
+from ccrbench.registry import ConfigError
 
 # Commands import what they need (torch, Avalanche: seconds) inside their function, so that
 # `--help`, `report` and the like start at once; the registries fill themselves on first use.
@@ -156,17 +156,24 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ccrbench.docstrings import describe
+    from ccrbench.catalog import cached_listing
 
-    for registry in (BENCHMARKS, STRATEGIES, ENCODERS, LOSSES):
-        print(f"{registry.plural}:")
-        for name in registry.names():
-            obj = registry.get(name)
-            modality = getattr(obj, "modality", None)
-            print(f"  {name}" + (f" ({modality})" if modality else ""))
-            if args.details:
-                for line in describe(obj, skip=registry.context).splitlines():
-                    print(f"      {line}")
+    print(cached_listing(details=args.details), end="")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ccrbench.packaged import copy_packaged, packaged_file, packaged_names
+
+    if args.config_command == "list":
+        for kind in ("config", "suite"):
+            print(f"{kind}s: {', '.join(packaged_names(kind))}")
+        print("use a name where a path goes (ccrbench run --config shapes_finetune, ccrbench suite smoke); "
+              "edit a copy: ccrbench config copy NAME DEST")
+    elif args.config_command == "show":
+        print(packaged_file(args.name).read_text(), end="")
+    else:
+        print(f"written: {copy_packaged(args.name, args.dest)}")
     return 0
 
 
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccrbench", description="Continual cross-modal retrieval benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train and evaluate one config")
-    p.add_argument("--config", help="YAML config (default: every default, the built-in benchmark)")
+    p.add_argument("--config", help="YAML config or packaged config name, e.g. shapes_finetune (default: every default, the built-in benchmark)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=3")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
     p = sub.add_parser("suite", help="run a suite: a base config crossed with a grid")
-    p.add_argument("suite", help="suite YAML, e.g. configs/suites/paper_table.yaml")
+    p.add_argument("suite", help="suite YAML or packaged suite name, e.g. paper_table or configs/suites/paper_table.yaml")
     p.add_argument("--out", help="suite directory (default: runs/suites/<suite name>)")
     _add_grid_options(p)
     p.add_argument("--status", action="store_true", help="list each run as done / running / failed / missing, run nothing")
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--array-parallelism", type=int, help="jobs of the array running at the same time")
     p.set_defaults(func=_suite)
     p = sub.add_parser("tune", help="choose each strategy's hyper-parameters on the validation split")
-    p.add_argument("suite", help="tune suite YAML, e.g. configs/suites/tune_shapes.yaml")
+    p.add_argument("suite", help="tune suite YAML or packaged suite name, e.g. tune_shapes")
     p.add_argument("--out", help="folder of the validation runs (default: runs/tune/<suite name>)")
     _add_grid_options(p)
     p.set_defaults(func=_tune)
@@ -247,7 +254,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-images", type=int, default=1024, help="images per saved chunk (resumption unit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_features)
+    p = sub.add_parser("config", help="list, print or copy the configs and suites shipped with ccrbench")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    config_sub.add_parser("list", help="the packaged configs and suites")
+    config_sub.add_parser("show", help="print a packaged config or suite").add_argument("name", help="e.g. shapes_finetune or paper_table")
+    p_copy = config_sub.add_parser("copy", help="copy a packaged config or suite to edit it (its base/selection paths made absolute)")
+    p_copy.add_argument("name", help="e.g. shapes_finetune or smoke")
+    p_copy.add_argument("dest", help="file or folder to write it to")
+    p.set_defaults(func=_config)
     args = parser.parse_args(argv)
+    if getattr(args, "suite", None) is not None:  # a packaged suite's name, from any directory
+        from ccrbench.packaged import resolve
+
+        args.suite = str(resolve(args.suite, "suite"))
     try:
         return args.func(args)
     except KeyboardInterrupt:

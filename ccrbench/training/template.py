@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import torch
+from avalanche.logging import InteractiveLogger
+from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
@@ -106,7 +108,9 @@ class RetrievalTemplate(SupervisedTemplate):
         eval_mb_size: images per batch when indexing.
         device: where to train.
         plugins: Avalanche plugins (strategies, progress bars, ...).
-        evaluator: the EvaluationPlugin (never Avalanche's classification default).
+        evaluator: the EvaluationPlugin, e.g. `EvaluationPlugin(RetrievalMetrics(), TrainingLoss(),
+            loggers=[...])` (`ccrbench.evaluation`); None: no metric, an InteractiveLogger (never
+            Avalanche's default accuracy, meaningless here).
         grad_clip: clip the gradient norm to this value (0 disables).
         num_workers: data loader workers (image decoding runs there).
         precision: "fp32", or the training forward pass under torch.autocast in "bf16" or
@@ -134,7 +138,7 @@ class RetrievalTemplate(SupervisedTemplate):
         eval_mb_size: int,
         device: str | torch.device = "cpu",
         plugins: Sequence[Any] | None = None,
-        evaluator: Any,
+        evaluator: Any = None,
         grad_clip: float = 0.0,
         num_workers: int = 0,
         precision: Literal["fp32", "bf16", "fp16"] = "fp32",
@@ -149,7 +153,7 @@ class RetrievalTemplate(SupervisedTemplate):
             eval_mb_size=eval_mb_size,
             device=device,
             plugins=list(plugins or []),
-            evaluator=evaluator,
+            evaluator=EvaluationPlugin(loggers=[InteractiveLogger()]) if evaluator is None else evaluator,
         )
         self.collate = RetrievalCollate(model.tokenize)
         self.grad_clip = grad_clip
