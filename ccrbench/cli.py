@@ -185,6 +185,9 @@ def _data_check(args: argparse.Namespace) -> int:
     data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
     print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
+    from ccrbench.benchmarks.files.prepared import describe_sources
+
+    print("\n".join(["", *describe_sources({split: getattr(data, split) for split in ("train", "val", "test")})]))
     return 0
 
 

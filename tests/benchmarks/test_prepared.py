@@ -94,8 +94,13 @@ def test_corrupt_jpeg_during_prepare_follows_on_bad_image(coco_root, tmp_path, c
     config = write_config(tmp_path / "c.yaml", {"name": "secoco", "root": str(coco_root), "image_size": 16})
     assert main(["data", "prepare", "--quiet", "--config", config]) == 2  # remembered, not decoded again
     assert "000102.jpg does not decode" in capsys.readouterr().err
+    assert main(["data", "check", "--config", config, "--set", "benchmark.on_bad_image=skip"]) == 0
+    assert "test images: the files, decoded with PIL" in capsys.readouterr().out  # prepare stopped before the test split
     assert main(["data", "prepare", "--quiet", "--config", config, "--set", "benchmark.on_bad_image=skip"]) == 0
     assert "train: " in capsys.readouterr().out
+    assert main(["data", "check", "--config", config, "--set", "benchmark.on_bad_image=skip"]) == 0
+    out = capsys.readouterr().out
+    assert "image does not decode: 1" in out and f"train images: prepared, {coco_root / 'prepared' / 'train-16px'}" in out
     data = secoco(root=str(coco_root), image_size=16, on_bad_image="skip")
     assert isinstance(data.train[0].images.dataset, PreparedImages) and 102 not in data.train[0].image_ids
     assert data.excluded["animals"]["image does not decode"] == 1

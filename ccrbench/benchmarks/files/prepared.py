@@ -40,10 +40,10 @@ import numpy as np
 import torch
 from numpy.lib.format import open_memmap
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
-from ccrbench.benchmarks.files.images import FileImages, JpegFiles, bad_image_error, bad_images
+from ccrbench.benchmarks.files.images import Augmented, FileImages, JpegFiles, bad_image_error, bad_images
 from ccrbench.benchmarks.files.reading import DataError
 from ccrbench.io import write_atomic
 
@@ -315,3 +315,20 @@ def image_sources(
         i = min(bad)
         raise bad_image_error(paths[i], bad[i], len(bad))
     return out
+
+
+def describe_sources(splits: dict[str, Sequence[Any] | None]) -> list[str]:
+    """Where each split's images come from, one line per split ({split: its TaskSplits}; features: none)."""
+    lines = []
+    for split, tasks in splits.items():
+        if not tasks:
+            continue
+        source = tasks[0].images
+        while isinstance(source, (Augmented, Subset)):
+            source = source.images if isinstance(source, Augmented) else source.dataset
+        if isinstance(source, PreparedImages):
+            lines.append(f"{split} images: prepared, {source.file.parent}")
+        elif isinstance(source, (FileImages, JpegFiles)):
+            where = "in batches on the GPU" if isinstance(source, JpegFiles) else "with PIL"
+            lines.append(f"{split} images: the files, decoded {where} (`ccrbench data prepare` writes a store)")
+    return lines
