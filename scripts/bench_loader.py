@@ -8,18 +8,22 @@ like content: 1/f noise fields with a few sharp-edged objects; the mean file siz
 beside COCO 2014's ~160 KB), in a DataLoader of batches of 64 with 0, 1 and 2 workers (kept
 alive, one warm-up pass; files in the page cache, as from the second epoch of a run):
 
-- pil: today's path (`FileImages`: PIL with JPEG draft scaling, resize, centre crop);
-- prepared: the prepared store (`ccrbench data prepare`, memory-mapped uint8 rows);
+- pil: today's path (`FileImages`: PIL with JPEG draft scaling, resize, centre crop, float);
+- prepared: the prepared store (`ccrbench data prepare`, memory-mapped uint8 rows, delivered
+  as uint8 batches: the float conversion happens on the training device, on a GPU after the
+  copy; a separate row times it on the CPU, where it is the step's first operation);
 - jpeg-bytes+decode_jpeg: the files' bytes read by the workers, decoded in batches by
   torchvision's `decode_jpeg` where the batch goes (`benchmark.decode: cuda`; on the CPU: its
   fallback), with `--device cuda`: nvjpeg, resized on the GPU.
 
-Then the images/s one training step consumes (forward, backward, optimizer step): the demo's
-model (configs/shapes_finetune.yaml at --size) and a ViT-B/32-sized image tower (timm
-vit_base_patch32_224, random weights, batch 32) on the CPU; with `--device cuda`, open_clip's
-CLIP ViT-B/32 (both towers, random weights) at batch 256 in bf16. Last, the data-wait share,
-measured as the runner's DataWaitMeter measures it (time between steps spent fetching the next
-batch and moving it), of the demo model's loop on the prepared store and on PIL (2 workers),
+The same at the demo's 64 px with 0 workers (pil and prepared). Then the images/s one training
+step consumes (forward, backward, optimizer step): the demo's model (configs/shapes_finetune.yaml,
+64 px, batch 128) and a ViT-B/32-sized image tower (timm vit_base_patch32_224, random weights,
+224 px, batch 32) on the CPU; with `--device cuda`, open_clip's CLIP ViT-B/32 (both towers,
+random weights) at batch 256 in bf16. Last, the data-wait share, measured as the runner's
+DataWaitMeter measures it (the time between steps spent fetching the next batch and moving it),
+of the demo model's loop (64 px) on the prepared store and on PIL, of the ViT tower's (224 px,
+batch 8: the share does not depend on the batch size, the wait and the step both scale with it),
 and on the GPU of the CLIP step fed by the store and by nvjpeg.
 
 Goals (issue 28): the prepared store >= 20x the PIL path per core (both with 0 workers: one
@@ -53,6 +57,7 @@ from ccrbench.pixels import collate_images  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64
+DEMO_SIZE = 64  # configs/shapes_finetune.yaml's image_size
 COCO_MEAN_KB = 13.5e9 / 82_783 / 1e3  # train2014.zip: 13.5 GB for 82,783 images
 
 
@@ -84,15 +89,17 @@ def write_photos(paths: list[Path], *, seed: int = 0) -> None:
             photo(np.random.default_rng([seed, k])).save(path, "JPEG", quality=90)
 
 
-def images_per_second(dataset: Dataset, *, workers: int, repeats: int, device: torch.device) -> list[float]:
-    """Passes over `dataset` in batches of BATCH (moved to `device`, where JPEG batches decode); images/s of each."""
+def images_per_second(dataset: Dataset, *, workers: int, repeats: int, device: torch.device | None) -> list[float]:
+    """Passes over `dataset` in batches of BATCH, each moved to `device` (where JPEG batches are decoded and
+    uint8 ones become float) unless it is None (the loader's output as it is); images/s of each pass."""
     loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, persistent_workers=workers > 0, collate_fn=collate_images)
     rates = []
     for timed in [False] + [True] * repeats:  # one warm-up pass: workers started, files in the page cache
         start = time.perf_counter()
         for batch in loader:
-            batch.to(device)
-        if device.type == "cuda":
+            if device is not None:
+                batch.to(device)
+        if device is not None and device.type == "cuda":
             torch.cuda.synchronize()
         if timed:
             rates.append(len(dataset) / (time.perf_counter() - start))
@@ -213,47 +220,63 @@ def main(argv: list[str] | None = None) -> list[str]:
     load = os.getloadavg()
     lines = [f"synthetic JPEGs: 640x480, quality 90 | ~{COCO_MEAN_KB:.0f} KB each (COCO 2014) | {args.images} files, mean {kb:.0f} KB | load {load[0]:.1f} (1-min average; {os.cpu_count()} cores)"]
 
-    store = args.folder / f"prepared-{args.size}px"
-    for workers in (0, 2):
-        start = time.perf_counter()
+    def prepared(size: int, workers: int) -> PreparedImages:
+        store = args.folder / f"prepared-{size}px"
         for name in ("meta.json", "status.npy", "images.npy"):
             (store / name).unlink(missing_ok=True)
-        prepare_store(store, split="bench", ids=list(range(args.images)), paths=paths, image_size=args.size,
+        start = time.perf_counter()
+        prepare_store(store, split="bench", ids=list(range(args.images)), paths=paths, image_size=size,
                       on_bad_image="fail", settings=Preparing(workers=workers, progress=False, report=lambda line: None))  # fmt: skip
-        lines.append(f"prepare {args.images} images at {args.size}px, --workers {workers} | once | {args.images / (time.perf_counter() - start):.0f} img/s | -")
+        lines.append(f"prepare {args.images} images at {size}px, --workers {workers} | once | {args.images / (time.perf_counter() - start):.0f} img/s | -")
+        return PreparedImages(file=store / "images.npy")
+
+    prepared(args.size, 2)
     sources = {
         "pil": FileImages(paths=paths, image_size=args.size),
-        "prepared": PreparedImages(file=store / "images.npy"),
+        "prepared": prepared(args.size, 0),
         "jpeg-bytes+decode_jpeg": JpegFiles(paths=paths, image_size=args.size),
     }
+    small = {"pil": FileImages(paths=paths, image_size=DEMO_SIZE), "prepared": prepared(DEMO_SIZE, 0)}
     targets = [torch.device("cpu")] + ([device] if device.type == "cuda" else [])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per core: a worker's one thread, or the main process's with 0 workers
-    per_core: dict[tuple[str, str], float] = {}
+    per_core: dict[tuple[str, str, int], float] = {}
     for target in targets:
-        for name, dataset in sources.items():
+        runs = [(name, dataset, args.size, (0, 1, 2)) for name, dataset in sources.items()]
+        runs += [(name, dataset, DEMO_SIZE, (0,)) for name, dataset in small.items()] if target.type == "cpu" else []
+        for name, dataset, size, worker_counts in runs:
             if target.type == "cuda" and name == "pil":
                 continue  # decoded on the CPU either way: its CPU row stands
             label = name.replace("decode_jpeg", "nvjpeg") if target.type == "cuda" else name
-            for workers in (0, 1, 2):
-                rates = images_per_second(dataset, workers=workers, repeats=args.repeats, device=target)
+            moved = target.type == "cuda" or name.startswith("jpeg")  # JPEG bytes are decoded there
+            for workers in worker_counts:
+                rates = images_per_second(dataset, workers=workers, repeats=args.repeats, device=target if moved else None)
                 if workers == 0:
-                    per_core[name, target.type] = statistics.median(rates)
-                ratio = statistics.median(rates) / per_core["pil", "cpu"]
+                    per_core[name, target.type, size] = statistics.median(rates)
+                ratio = statistics.median(rates) / per_core["pil", "cpu", size]
                 goal = ">= 20x pil per core" if (name, workers) == ("prepared", 0) else "-"
-                lines.append(f"loader {label} -> {target.type}, {workers} workers, {args.size}px | {goal} | {stats(rates, 'img/s', 0)} | {ratio:.1f}x pil (0 workers)")
+                lines.append(f"loader {label}{' -> ' + target.type if moved else ''}, {workers} workers, {size}px | {goal} | {stats(rates, 'img/s', 0)} | {ratio:.1f}x pil (0 workers)")
+            if name == "prepared" and target.type == "cpu":
+                rates = images_per_second(dataset, workers=0, repeats=args.repeats, device=target)
+                ratio = statistics.median(rates) / per_core["pil", "cpu", size]
+                lines.append(f"loader prepared + float conversion on the CPU (the step's first op there), 0 workers, {size}px | - | {stats(rates, 'img/s', 0)} | {ratio:.1f}x pil (0 workers)")
 
     torch.set_num_threads(threads)  # a training step uses every core
-    demo, demo_batch = demo_step(args.size, 128)
-    rates = step_rate(demo, demo_batch, args.size, args.repeats, torch.device("cpu"))
-    lines.append(f"training step, demo model (small_cnn + BiGRU), batch {demo_batch}, {args.size}px, CPU | - | {stats(rates, 'img/s', 0)} | -")
+    cpu = torch.device("cpu")
+    demo, demo_batch = demo_step(DEMO_SIZE, 128)
+    rates = step_rate(demo, demo_batch, DEMO_SIZE, args.repeats, cpu)
+    lines.append(f"training step, demo model (small_cnn + BiGRU), batch {demo_batch}, {DEMO_SIZE}px, CPU | - | {stats(rates, 'img/s', 0)} | -")
     if not args.quick:
         vit, vit_batch = vit_step(32)
-        rates = step_rate(vit, vit_batch, 224, args.repeats, torch.device("cpu"))
+        rates = step_rate(vit, vit_batch, 224, args.repeats, cpu)
         lines.append(f"training step, ViT-B/32 image tower (timm), batch {vit_batch}, 224px, CPU fp32 | - | {stats(rates, 'img/s', 1)} | -")
-        for name, workers in (("prepared", 0), ("prepared", 2), ("pil", 2)):
-            shares = [100 * wait_share(sources[name], demo, demo_batch, workers=workers, steps=8, device=torch.device("cpu")) for _ in range(args.repeats)]
-            lines.append(f"data-wait share, demo model loop on {name}, {workers} workers, CPU | <= 5 % | {stats(shares, '%')} | {statistics.median(shares) / 5:.2f} of goal")
+        loops = [("demo model", demo, demo_batch, small, name, workers, 6) for name, workers in (("prepared", 0), ("pil", 0), ("pil", 2))]
+        if args.size == 224:
+            loops += [("ViT-B/32 tower", vit, 8, sources, name, 0, 3) for name in ("prepared", "pil")]  # batch 8: minutes on a CPU
+        for model, step, batch, data, name, workers, steps in loops:
+            shares = [100 * wait_share(data[name], step, batch, workers=workers, steps=steps, device=cpu) for _ in range(args.repeats)]
+            size = DEMO_SIZE if data is small else args.size
+            lines.append(f"data-wait share, {model} loop on {name}, {workers} workers, {size}px, CPU | <= 5 % | {stats(shares, '%')} | {statistics.median(shares) / 5:.2f} of goal")
     if device.type == "cuda":
         clip, clip_batch = clip_step(256, device)
         rates = step_rate(clip, clip_batch, 224, args.repeats, device)
