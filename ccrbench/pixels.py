@@ -103,3 +103,8 @@ def collate_images(images: Sequence[Tensor | EncodedImage]) -> Tensor | PixelBat
         return JpegBatch(tuple(x.data for x in images), images[0].size)
     stacked = torch.stack(list(images))
     return PixelBatch(stacked) if stacked.dtype == torch.uint8 else stacked
+
+
+def decoded(image: Tensor | EncodedImage) -> Tensor:
+    """One item as the model gets it, on the CPU: float pixels (or the item itself when it is a float tensor)."""
+    return collate_images([image]).to("cpu")[0]

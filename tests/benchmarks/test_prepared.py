@@ -170,11 +170,11 @@ def test_jpeg_batches_decode_close_to_the_pil_path(tmp_path):
 
 
 def test_decode_cuda_without_cuda_warns_and_decodes_on_the_cpu(coco_root, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(prepared, "cuda_available", lambda: False)
     with pytest.warns(UserWarning, match="decode: cuda, but CUDA is not available"):
         data = secoco(root=str(coco_root), image_size=16, decode="cuda")
     assert isinstance(data.train[0].images.dataset, FileImages)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a GPU machine: bytes for the GPU
+    monkeypatch.setattr(prepared, "cuda_available", lambda: True)  # as on a GPU machine: bytes for the GPU
     data = secoco(root=str(coco_root), image_size=16, decode="cuda")
     assert isinstance(data.train[0].images.dataset, JpegFiles)
     with pytest.raises(DataError, match="augment needs decoded images"):
@@ -193,3 +193,20 @@ def test_augmentation_crops_and_flips_training_images_only(coco_root):
     stored = secoco(root=str(coco_root), image_size=16, augment=True)
     view = stored.train[0].images[0]  # augmented on the store's uint8 pixels
     assert view.dtype == torch.uint8 and view.shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize("source", ["prepared", "jpeg"])
+def test_tiny_run_trains_on_prepared_pixels_and_on_jpeg_batches(coco_root, tmp_path, monkeypatch, source):
+    benchmark = {"name": "secoco", "root": str(coco_root), "image_size": 32}
+    if source == "prepared":
+        benchmark["augment"] = True  # on the store's uint8 rows
+        with preparing(Preparing(progress=False, report=lambda line: None)):
+            secoco(root=str(coco_root), image_size=32)
+    else:
+        monkeypatch.setattr(prepared, "cuda_available", lambda: True)  # bytes items; the CPU run decodes its batches
+        benchmark["decode"] = "cuda"
+    config = write_config(tmp_path / "c.yaml", benchmark)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the store is read, not found stale
+        assert main(["run", "--quiet", "--config", config, "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "results.json").is_file()

@@ -257,6 +257,11 @@ def prepare_store(
     settings.report(f"{split}: {folder} holds {n - len(bad)} images" + (f"; {len(bad)} do not decode (left out)" if bad else ""))
 
 
+def cuda_available() -> bool:
+    """Whether `decode: cuda` can decode on a GPU here."""
+    return torch.cuda.is_available()
+
+
 def image_sources(
     *,
     paths: Sequence[Path],
@@ -276,7 +281,7 @@ def image_sources(
     Raises:
         DataError: with `on_bad_image="fail"`, for the first image that does not decode.
     """
-    if decode == "cuda" and not torch.cuda.is_available():
+    if decode == "cuda" and not cuda_available():
         warnings.warn("benchmark.decode: cuda, but CUDA is not available: decoding with PIL on the CPU", stacklevel=2)
         decode = "cpu"
     settings = _PREPARING.get()
