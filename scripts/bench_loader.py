@@ -204,6 +204,14 @@ def wait_share(dataset: Dataset, step: Callable[[torch.Tensor], None], batch: in
     return waiting / total
 
 
+class _Lines(list):
+    """The table's lines, each also shown on stderr as soon as it is measured (the whole table takes minutes)."""
+
+    def append(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+        super().append(line)
+
+
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256, help="synthetic JPEGs (default 256)")
@@ -218,7 +226,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     write_photos(paths)
     kb = statistics.mean(p.stat().st_size for p in paths) / 1e3
     load = os.getloadavg()
-    lines = [f"synthetic JPEGs: 640x480, quality 90 | ~{COCO_MEAN_KB:.0f} KB each (COCO 2014) | {args.images} files, mean {kb:.0f} KB | load {load[0]:.1f} (1-min average; {os.cpu_count()} cores)"]
+    lines = _Lines()
+    lines.append(f"synthetic JPEGs: 640x480, quality 90 | ~{COCO_MEAN_KB:.0f} KB each (COCO 2014) | {args.images} files, mean {kb:.0f} KB | load {load[0]:.1f} (1-min average; {os.cpu_count()} cores)")
 
     def prepared(size: int, workers: int) -> PreparedImages:
         store = args.folder / f"prepared-{size}px"
@@ -288,7 +297,7 @@ def main(argv: list[str] | None = None) -> list[str]:
                 label = name.replace("decode_jpeg", "nvjpeg")
                 lines.append(f"data-wait share, CLIP ViT-B/32 loop on {label}, {workers} workers, GPU | <= 5 % | {stats(shares, '%')} | {statistics.median(shares) / 5:.2f} of goal")
     lines.append(f"machine load after the figures | - | {os.getloadavg()[0]:.1f} (1-min average) | -")
-    return print_table(lines)
+    return print_table(list(lines))
 
 
 if __name__ == "__main__":
