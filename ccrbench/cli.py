@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, describe
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 
 # Commands import what they need (torch, Avalanche: seconds) inside their function, so that
 # `--help`, `report` and the like start at once; the registries fill themselves on first use.
@@ -222,6 +222,8 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ccrbench.docstrings import describe
+
     for registry in (BENCHMARKS, STRATEGIES, ENCODERS, LOSSES):
         print(f"{registry.plural}:")
         for name in registry.names():
@@ -330,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        from ccrbench.strategies.template import NonFiniteLossError  # already imported by the run that raised it
+        from ccrbench.training.template import NonFiniteLossError  # already imported by the run that raised it
 
         if not isinstance(e, NonFiniteLossError):
             raise
