@@ -49,6 +49,7 @@ from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.coco import read_karpathy
 from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, require_file, under
+from ccrbench.benchmarks.files.task_rules import word_forms
 from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
 from ccrbench.registry import ConfigError, register_file_benchmark
 from ccrbench.tokens import split_words
@@ -103,13 +104,7 @@ HINT = "download Visual Genome v1.2 ({name}.json.zip) and unzip it into {root}"
 @functools.lru_cache(maxsize=1 << 16)
 def _forms(word: str) -> frozenset[str]:
     """A word and its singular candidates (-s, -es); cached, as a few thousand words make up millions of descriptions."""
-    word = word.strip().lower()
-    forms = {word}
-    if word.endswith("s"):
-        forms.add(word[:-1])
-    if word.endswith("es"):
-        forms.add(word[:-2])
-    return frozenset(forms)
+    return frozenset(word_forms(word.strip()))
 
 
 def object_domains(obj: Any, *, path: Path | None, what: str) -> set[str]:
