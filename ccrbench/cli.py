@@ -1,4 +1,4 @@
-"""Command line: `ccrbench run | suite | tune | report | list | data check | features | config`."""
+"""Command line: `ccrbench run | suite | tune | report | list | data check | data prepare | features | config`."""
 
 from __future__ import annotations
 
@@ -141,6 +141,28 @@ def _data_check(args: argparse.Namespace) -> int:
     data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
     print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
+    from ccrbench.benchmarks.files.prepared import describe_sources
+
+    print("\n".join(["", *describe_sources({split: getattr(data, split) for split in ("train", "val", "test")})]))
+    return 0
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from ccrbench.benchmarks.files.prepared import Preparing, preparing
+    from ccrbench.config import load_benchmark
+    from ccrbench.registry import FILE_BENCHMARKS
+
+    if args.workers < 0:
+        raise ConfigError(f"--workers: expected 0 or more processes, got {args.workers}")
+    benchmark = load_benchmark(args.config, args.set)
+    if benchmark.options.get("mode") != "images":
+        raise ConfigError(f"{args.config}: benchmark.mode is {benchmark.options.get('mode')!r}; prepared images serve mode images (add --set benchmark.mode=images)")
+    with preparing(Preparing(workers=args.workers, progress=not args.quiet)) as done:
+        data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
+    if not done.stores:
+        raise ConfigError(f"benchmark {benchmark.name!r} has no prepared images (no prepared_dir option)")
+    print(f"{benchmark.name}: {len(data.task_names)} tasks; prepared images in {', '.join(map(str, done.stores))}")
+    print(f"runs of this config (same image_size) read them; check: ccrbench data check --config {args.config}")
     return 0
 
 
@@ -246,6 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.set_defaults(func=_data_check)
+    p = data_sub.add_parser("prepare", help="decode every image once at the run's size into a memory-mapped store that runs read")
+    p.add_argument("--config", required=True, help="YAML config of a file benchmark in mode images")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: this one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_data_prepare)
     p = sub.add_parser("features", help="extract image features of a file benchmark into the precomp layout")
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")
     p.add_argument("--encoder", required=True, help="a registered image encoder, e.g. small_cnn or resnet152")

@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ccrbench.distributed import ShardedBatchSampler, average_gradients, gather_with_grad, sync_rng
+from ccrbench.pixels import collate_images
 from ccrbench.tokens import TokenBatch
 
 
@@ -36,7 +37,7 @@ class RetrievalBatch(NamedTuple):
     """A mini-batch of images and their captions.
 
     Attributes:
-        images: [N, ...] encoder inputs.
+        images: [N, ...] encoder inputs (before `.to(device)`, possibly uint8 pixels or JPEG bytes: `ccrbench.pixels`).
         text: tokenised captions, M of them.
         text_to_image: LongTensor [M], each caption's row in `images`.
         image_ids: LongTensor [N], dataset-wide image ids.
@@ -69,7 +70,7 @@ class RetrievalCollate:
         counts = torch.tensor([len(g) for g in groups])
         flat = [c for g in groups for c in g]
         return RetrievalBatch(
-            images=torch.stack(images),
+            images=collate_images(images),  # a float tensor, or uint8 pixels / JPEG bytes that `.to(device)` makes float
             text=self.tokenize(flat),
             # output_size given: no sum of the counts to read back, no parallel region to wake (~0.4 ms a batch)
             text_to_image=torch.repeat_interleave(torch.arange(len(groups)), counts, output_size=len(flat)),

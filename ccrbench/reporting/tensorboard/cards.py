@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from ccrbench.evaluation.protocol import TaskEmbeddings
+from ccrbench.pixels import decoded
 
 _FONT = ImageFont.load_default(size=14)
 _LINE = 18  # pixels per text line
@@ -95,6 +96,7 @@ def log_examples(writer: SummaryWriter, dataset: Any, emb: TaskEmbeddings, *, st
     """
     for q in range(min(queries, emb.image.shape[0])):
         image, captions, image_id, _ = dataset[q]
+        image = decoded(image)  # uint8 pixels or JPEG bytes -> float
         pictures = image.ndim == 3
         best = (emb.text @ emb.image[q]).topk(min(top, emb.text.shape[0])).indices.tolist()  # caption rows
         results = [(int(emb.text_to_image[j]) == q, _caption(dataset, emb, j)) for j in best]
@@ -105,6 +107,6 @@ def log_examples(writer: SummaryWriter, dataset: Any, emb: TaskEmbeddings, *, st
         row = int(torch.nonzero(emb.text_to_image == q)[0])
         best = (emb.image @ emb.text[row]).topk(min(top, emb.image.shape[0])).indices.tolist()  # image rows
         if pictures:
-            writer.add_image(f"{tag}/t2i_query{q}", t2i_card(captions[0], [dataset[i][0] for i in best], [i == q for i in best]), step)
+            writer.add_image(f"{tag}/t2i_query{q}", t2i_card(captions[0], [decoded(dataset[i][0]) for i in best], [i == q for i in best]), step)
         marks = " ".join(("✔" if i == q else "✘") + f" image {dataset[i][2]}" for i in best)
         writer.add_text(f"{tag}/t2i_query{q}", f"{captions[0]}  \nresults, left to right: {marks}", step)
