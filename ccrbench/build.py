@@ -17,12 +17,15 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
+from ccrbench.checkpoint import init_from
 from ccrbench.config import RunConfig
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.evaluation.protocol import DIRECTIONS
+from ccrbench.evaluation.training_loss import TrainingLoss
 from ccrbench.models.base import GrowingVocabulary
+from ccrbench.models.build import model_from_config
 from ccrbench.models.two_branch import TwoBranchModel
-from ccrbench.registry import ENCODERS, LOSSES, STRATEGIES, ConfigError
+from ccrbench.registry import LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.training.curves import TrainingCurves
 from ccrbench.training.progress import ProgressBar
@@ -37,21 +40,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(config: RunConfig, corpus: tuple[str, ...]) -> TwoBranchModel:
-    """The two-branch model with registered encoders (text encoders may build vocabularies from `corpus`)."""
-    encoders = {}
-    for modality, spec in (("image", config.model.image_encoder), ("text", config.model.text_encoder)):
-        try:
-            encoders[modality] = ENCODERS.build(spec.name, spec.options, corpus=corpus)
-        except ConfigError as e:
-            raise ConfigError(f"model.{modality}_encoder: {e}") from e
-    return TwoBranchModel(
-        image_encoder=encoders["image"],
-        text_encoder=encoders["text"],
-        embed_dim=config.model.embed_dim,
-        shared_layers=config.model.shared_layers,
-        projection=config.model.projection,
-    )
+def build_model(config: RunConfig, corpus: Sequence[str]) -> TwoBranchModel:
+    """The run's two-branch model (`ccrbench.models.build.model_from_config`)."""
+    return model_from_config(config.model, corpus)
 
 
 def learn_vocabulary(model: TwoBranchModel, captions: Sequence[str]) -> None:
@@ -85,10 +76,18 @@ def refuse_batch_statistics(model: nn.Module) -> None:
 
 
 def build_learner(
-    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
+    config: RunConfig,
+    benchmark: RetrievalBenchmark,
+    writer: SummaryWriter | None,
+    *,
+    directions: tuple[str, ...],
+    progress: bool,
+    loggers: Sequence[Any] = (),
+    **strategy_options: Any,
 ) -> Learner:
     """Model, loss, optimizer, strategy plugin and evaluator for one model of the run (its
-    training curves go to `writer`, if any; the runner logs the evaluation)."""
+    training curves go to `writer`, if any; the runner logs the evaluation to it; the evaluator
+    sends every metric to the Avalanche `loggers`)."""
     model = build_model(config, benchmark.train_captions)
     if distributed.world_size() > 1:
         refuse_batch_statistics(model)
@@ -98,6 +97,7 @@ def build_learner(
             model.add_logit_parameters(criterion.logit_parameters(model.pretrained_logits()))
         except ValueError as e:
             raise ConfigError(f"loss {config.loss.name!r}: {e}") from e
+    init_from(model, config.model.init_from)  # a trained start (its learnable temperature included)
     plugin = STRATEGIES.build(config.strategy.name, {**config.strategy.options, **strategy_options})
     params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
     # foreach on every device (PyTorch's default takes it on CUDA only): same values, bit for bit, fewer kernels
@@ -110,9 +110,9 @@ def build_learner(
         reindex_probe=config.eval.reindex_probe,
         seed=config.seed,
     )
-    with warnings.catch_warnings():  # no Avalanche logger: the runner writes TensorBoard itself
+    with warnings.catch_warnings():  # without Avalanche loggers the runner still writes TensorBoard itself
         warnings.filterwarnings("ignore", "No loggers specified")
-        evaluator = EvaluationPlugin(metrics)
+        evaluator = EvaluationPlugin(metrics, TrainingLoss(prefix="" if len(directions) > 1 else f"{directions[0]}_model_"), loggers=list(loggers))
     strategy = RetrievalTemplate(
         model=model,
         optimizer=optimizer,
@@ -136,15 +136,18 @@ def build_learner(
     return Learner(strategy=strategy, plugin=plugin, metrics=metrics)
 
 
-def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, progress: bool) -> list[Learner]:
+def build_learners(
+    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, progress: bool, loggers: Sequence[Any] = ()
+) -> list[Learner]:
     """One learner answering both directions; or, with `decoupled`, one per direction, each
-    protecting only its query branch (image for image->text, text for text->image)."""
+    protecting only its query branch (image for image->text, text for text->image); all send
+    their metrics to the same Avalanche `loggers`."""
     if not config.decoupled:
-        return [build_learner(config, benchmark, writer, directions=DIRECTIONS, progress=progress)]
+        return [build_learner(config, benchmark, writer, directions=DIRECTIONS, progress=progress, loggers=loggers)]
     learners = []
     for direction, branch in (("i2t", "image"), ("t2i", "text")):
         seed_everything(config.seed)  # both models start from the same weights
-        learners.append(build_learner(config, benchmark, writer, directions=(direction,), progress=progress, branches=branch))
+        learners.append(build_learner(config, benchmark, writer, directions=(direction,), progress=progress, loggers=loggers, branches=branch))
     return learners
 
 

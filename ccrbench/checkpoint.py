@@ -89,3 +89,58 @@ def load_checkpoint(out: Path, learners: list[Any]) -> int:
         load_learner_state(learner, learner_saved)
     set_rng_state(state["rng"])
     return state["experiences_done"]
+
+
+def start_weights(source: str | Path) -> dict[str, Any]:
+    """The model state dict that `model.init_from: source` names: a run directory (its
+    checkpoint.pt, i.e. the model after its last finished stage), a ccrbench checkpoint file,
+    or a file holding a plain `model.state_dict()`.
+
+    Raises:
+        ConfigError: naming the key and the path, when it is missing, unreadable or holds no model.
+    """
+    path = Path(source)
+    file = path / CHECKPOINT if path.is_dir() else path
+    if not file.is_file():
+        where = f"the run directory {path} has no {CHECKPOINT} (has the run finished a stage?)" if path.is_dir() else f"{path} does not exist"
+        raise ConfigError(f"model.init_from: {where}; give a run directory or a checkpoint file")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=False)  # our own checkpoints hold numpy RNG states
+    except Exception as e:  # damaged or not a torch file
+        raise ConfigError(f"model.init_from: {file} is not a readable checkpoint ({type(e).__name__}: {textwrap.shorten(str(e), 100)})") from e
+    if isinstance(state, dict) and "learners" in state:
+        if len(state["learners"]) != 1:
+            raise ConfigError(f"model.init_from: {file} holds {len(state['learners'])} models (a decoupled run); start from a run with one model")
+        state = state["learners"][0]["model"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise ConfigError(f"model.init_from: {file} holds no model state dict (got {type(state).__name__})")
+    return state
+
+
+def init_from(model: torch.nn.Module, source: str | Path | None) -> None:
+    """Loads the weights named by `model.init_from` into a freshly built `model` (nothing when None).
+
+    Raises:
+        ConfigError: the source is bad (`start_weights`), or its model's architecture differs
+            from the config's: naming the first missing, unexpected or differently shaped parameter.
+    """
+    if source is None:
+        return
+    state, own = start_weights(source), model.state_dict()
+    problems = [f"{k!r} is missing from it" for k in own if k not in state]
+    problems += [f"it has {k!r}, which this model lacks" for k in state if k not in own]
+    problems += [
+        f"{k!r} has shape {list(v.shape)} there but {list(own[k].shape)} here"
+        for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape
+    ]
+    if problems:
+        raise ConfigError(
+            f"model.init_from: {source} is another architecture than this config's model: {problems[0]}"
+            f"{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}; use the model section of the run it comes from "
+            "(a bigru vocabulary of other captions: vocabulary: seen_tasks in both runs)"
+        )
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError) as e:  # e.g. a text encoder's vocabulary (extra state) of other captions
+        raise ConfigError(f"model.init_from: {source}: {' '.join(str(e).split())}") from e

@@ -1,4 +1,4 @@
-"""Command line: `ccrbench run | suite | tune | report | list | data check | features`."""
+"""Command line: `ccrbench run | suite | tune | report | list | data check | data prepare | features | config`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
+from ccrbench.registry import ConfigError
 
 # Commands import what they need (torch, Avalanche: seconds) inside their function, so that
 # `--help`, `report` and the like start at once; the registries fill themselves on first use.
@@ -144,6 +144,28 @@ def _data_check(args: argparse.Namespace) -> int:
     data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
     print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
+    from ccrbench.benchmarks.files.prepared import describe_sources
+
+    print("\n".join(["", *describe_sources({split: getattr(data, split) for split in ("train", "val", "test")})]))
+    return 0
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from ccrbench.benchmarks.files.prepared import Preparing, preparing
+    from ccrbench.config import load_benchmark
+    from ccrbench.registry import FILE_BENCHMARKS
+
+    if args.workers < 0:
+        raise ConfigError(f"--workers: expected 0 or more processes, got {args.workers}")
+    benchmark = load_benchmark(args.config, args.set)
+    if benchmark.options.get("mode") != "images":
+        raise ConfigError(f"{args.config}: benchmark.mode is {benchmark.options.get('mode')!r}; prepared images serve mode images (add --set benchmark.mode=images)")
+    with preparing(Preparing(workers=args.workers, progress=not args.quiet)) as done:
+        data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
+    if not done.stores:
+        raise ConfigError(f"benchmark {benchmark.name!r} has no prepared images (no prepared_dir option)")
+    print(f"{benchmark.name}: {len(data.task_names)} tasks; prepared images in {', '.join(map(str, done.stores))}")
+    print(f"runs of this config (same image_size) read them; check: ccrbench data check --config {args.config}")
     return 0
 
 
@@ -159,17 +181,24 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ccrbench.docstrings import describe
+    from ccrbench.catalog import cached_listing
 
-    for registry in (BENCHMARKS, STRATEGIES, ENCODERS, LOSSES):
-        print(f"{registry.plural}:")
-        for name in registry.names():
-            obj = registry.get(name)
-            modality = getattr(obj, "modality", None)
-            print(f"  {name}" + (f" ({modality})" if modality else ""))
-            if args.details:
-                for line in describe(obj, skip=registry.context).splitlines():
-                    print(f"      {line}")
+    print(cached_listing(details=args.details), end="")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ccrbench.packaged import copy_packaged, packaged_file, packaged_names
+
+    if args.config_command == "list":
+        for kind in ("config", "suite"):
+            print(f"{kind}s: {', '.join(packaged_names(kind))}")
+        print("use a name where a path goes (ccrbench run --config shapes_finetune, ccrbench suite smoke); "
+              "edit a copy: ccrbench config copy NAME DEST")
+    elif args.config_command == "show":
+        print(packaged_file(args.name).read_text(), end="")
+    else:
+        print(f"written: {copy_packaged(args.name, args.dest)}")
     return 0
 
 
@@ -202,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccrbench", description="Continual cross-modal retrieval benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train and evaluate one config")
-    p.add_argument("--config", help="YAML config (default: every default, the built-in benchmark)")
+    p.add_argument("--config", help="YAML config or packaged config name, e.g. shapes_finetune (default: every default, the built-in benchmark)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=3")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -210,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
     p = sub.add_parser("suite", help="run a suite: a base config crossed with a grid")
-    p.add_argument("suite", help="suite YAML, e.g. configs/suites/paper_table.yaml")
+    p.add_argument("suite", help="suite YAML or packaged suite name, e.g. paper_table or configs/suites/paper_table.yaml")
     p.add_argument("--out", help="suite directory (default: runs/suites/<suite name>)")
     _add_grid_options(p)
     p.add_argument("--status", action="store_true", help="list each run as done / running / failed / missing, run nothing")
@@ -225,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--array-parallelism", type=int, help="jobs of the array running at the same time")
     p.set_defaults(func=_suite)
     p = sub.add_parser("tune", help="choose each strategy's hyper-parameters on the validation split")
-    p.add_argument("suite", help="tune suite YAML, e.g. configs/suites/tune_shapes.yaml")
+    p.add_argument("suite", help="tune suite YAML or packaged suite name, e.g. tune_shapes")
     p.add_argument("--out", help="folder of the validation runs (default: runs/tune/<suite name>)")
     _add_grid_options(p)
     p.set_defaults(func=_tune)
@@ -242,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.set_defaults(func=_data_check)
+    p = data_sub.add_parser("prepare", help="decode every image once at the run's size into a memory-mapped store that runs read")
+    p.add_argument("--config", required=True, help="YAML config of a file benchmark in mode images")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default 0: this one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_data_prepare)
     p = sub.add_parser("features", help="extract image features of a file benchmark into the precomp layout")
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")
     p.add_argument("--encoder", required=True, help="a registered image encoder, e.g. small_cnn or resnet152")
@@ -250,7 +285,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-images", type=int, default=1024, help="images per saved chunk (resumption unit)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_features)
+    p = sub.add_parser("config", help="list, print or copy the configs and suites shipped with ccrbench")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    config_sub.add_parser("list", help="the packaged configs and suites")
+    config_sub.add_parser("show", help="print a packaged config or suite").add_argument("name", help="e.g. shapes_finetune or paper_table")
+    p_copy = config_sub.add_parser("copy", help="copy a packaged config or suite to edit it (its base/selection paths made absolute)")
+    p_copy.add_argument("name", help="e.g. shapes_finetune or smoke")
+    p_copy.add_argument("dest", help="file or folder to write it to")
+    p.set_defaults(func=_config)
     args = parser.parse_args(argv)
+    if getattr(args, "suite", None) is not None:  # a packaged suite's name, from any directory
+        from ccrbench.packaged import resolve
+
+        args.suite = str(resolve(args.suite, "suite"))
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ import yaml
 from annotated_types import Ge, Gt, Interval, MinLen
 
 from ccrbench.options import Fields, check_fields, check_options, make_validator
+from ccrbench.packaged import resolve
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry
 
 
@@ -51,6 +52,10 @@ class ModelConfig:
         shared_layers: top layers shared by both branches (0 = none).
         projection: per-branch projection head, "linear", "mlp" (Linear-ReLU-Linear) or
             "identity" (none: the encoders' joint space, e.g. CLIP's; embed_dim must match it).
+        init_from: start from a trained model instead of the encoders' own initialisation: a
+            run directory (its checkpoint.pt: the model after its last finished stage) or a
+            checkpoint file (a ccrbench checkpoint.pt or a saved `model.state_dict()`); the
+            model section must build the same architecture. None: no such start.
     """
 
     image_encoder: Component = _component(ENCODERS, "small_cnn")
@@ -58,6 +63,7 @@ class ModelConfig:
     embed_dim: Annotated[int, Ge(1)] = 256
     shared_layers: Annotated[int, Ge(0)] = 0
     projection: Literal["linear", "mlp", "identity"] = "linear"
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,9 @@ class RunConfig:
             protecting only its text branch (the strategy needs a `branches` option).
         train: optimisation.
         eval: indexing and querying.
+        logging: Avalanche loggers receiving every metric, beside ccrbench's own files and TensorBoard
+            layout: csv (metrics.csv), text (log.txt), tensorboard (tb/avalanche), wandb (needs the
+            `wandb` extra; WANDB_MODE=offline keeps it local); see ccrbench/evaluation/loggers.py.
     """
 
     seed: Annotated[int, Ge(0)] = 0
@@ -145,6 +154,7 @@ class RunConfig:
     decoupled: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: tuple[Literal["csv", "text", "tensorboard", "wandb"], ...] = ()
 
 
 def build_section(cls: type, data: Any, where: str) -> Any:
@@ -299,7 +309,7 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config file as a dict; `base: other.yaml` (relative to the file) is loaded first."""
     if not path.exists():
-        raise ConfigError(f"config file {path} does not exist; see configs/ for the standard ones")
+        raise ConfigError(f"config file {path} does not exist; `ccrbench config list` lists the standard ones")
     if path.is_dir():
         raise ConfigError(f"config file {path} is a directory; give a YAML file, e.g. one of configs/*.yaml")
     if path.resolve() in _seen:
@@ -326,7 +336,7 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
     Raises:
         ConfigError: naming the file and the offending key.
     """
-    data = read_yaml(Path(path)) if path is not None else {}
+    data = read_yaml(resolve(path, "config")) if path is not None else {}
     try:
         return from_dict(apply_overrides(data, overrides))
     except ConfigError as e:
@@ -341,7 +351,7 @@ def load_benchmark(path: str | Path | None, overrides: Sequence[str] = ()) -> Co
     Raises:
         ConfigError: naming the file and the offending key.
     """
-    data = apply_overrides(read_yaml(Path(path)) if path is not None else {}, overrides)
+    data = apply_overrides(read_yaml(resolve(path, "config")) if path is not None else {}, overrides)
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     try:
         unknown = sorted(set(data) - set(fields))

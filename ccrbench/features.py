@@ -35,6 +35,7 @@ from ccrbench.benchmarks.files.reading import DataError, load_json, under
 from ccrbench.benchmarks.files.tasks import SPLITS
 from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
 from ccrbench.io import write_atomic
+from ccrbench.pixels import collate_images
 from ccrbench.registry import BENCHMARKS, ENCODERS, FILE_BENCHMARKS, ConfigError
 
 
@@ -84,7 +85,7 @@ def _extract_split(
             if chunk.is_file():
                 continue
             outputs = []
-            loader = DataLoader(Subset(images, range(start, min(n, start + chunk_images))), batch_size=batch_size, num_workers=num_workers)
+            loader = DataLoader(Subset(images, range(start, min(n, start + chunk_images))), batch_size=batch_size, num_workers=num_workers, collate_fn=collate_images)
             for batch in loader:
                 with torch.no_grad():
                     out = encoder(batch.to(device))

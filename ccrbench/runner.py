@@ -23,6 +23,7 @@ from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.build import build_learners, learn_vocabulary, seed_everything
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, flatten, from_dict, to_dict
+from ccrbench.evaluation.loggers import build_loggers, close_loggers
 from ccrbench.evaluation.protocol import merge_directions
 from ccrbench.io import read_json, write_atomic
 from ccrbench.provenance import json_safe, results_record
@@ -215,8 +216,12 @@ def _run(config: RunConfig, out: Path, tb: Path, *, overwrite: bool, resume: boo
             if main:
                 print(f"{out} is already complete; nothing to do")
             return results
-        with SummaryWriter(str(tb)) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
-            return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress and main, experiment=experiment)
+        loggers = build_loggers(config.logging, out, config=to_dict(config)) if main else []
+        try:
+            with SummaryWriter(str(tb)) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
+                return _run_locked(config, out, benchmark, writer, loggers, resumed=resumed, progress=progress and main, experiment=experiment)
+        finally:
+            close_loggers(loggers)
 
 
 def _open_run(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> tuple[bool, dict | None]:
@@ -231,11 +236,19 @@ def resolve_threads(config: RunConfig) -> RunConfig:
 
 
 def _run_locked(
-    config: RunConfig, out: Path, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, resumed: bool, progress: bool, experiment: bool
+    config: RunConfig,
+    out: Path,
+    benchmark: RetrievalBenchmark,
+    writer: SummaryWriter | None,
+    loggers: Sequence[Any],
+    *,
+    resumed: bool,
+    progress: bool,
+    experiment: bool,
 ) -> dict:
-    """The stages of the run; the processes other than the main one (no `writer`) only train."""
+    """The stages of the run; the processes other than the main one (no `writer`, no `loggers`) only train."""
     main = distributed.is_main()
-    learners = build_learners(config, benchmark, writer, progress=progress)
+    learners = build_learners(config, benchmark, writer, progress=progress, loggers=loggers)
     config_dict = to_dict(config)  # once: for TensorBoard, config.yaml and every results.json
     if main:
         if experiment:

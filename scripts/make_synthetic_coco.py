@@ -1,6 +1,6 @@
 """Writes a synthetic MS-COCO 2014 tree in the real file schema, at real scale or a fraction of it.
 
-    python scripts/make_synthetic_coco.py /tmp/coco_synth [--scale 0.05] [--dtype float16]
+    python scripts/make_synthetic_coco.py /tmp/coco_synth [--scale 0.05] [--dtype float16] [--images]
 
 What it writes under the folder (sizes at --scale 1, those of the real release):
 
@@ -14,8 +14,10 @@ What it writes under the folder (sizes at --scale 1, those of the real release):
                                                  features` reads with `karpathy_split: dataset_coco.json`
     secoco_features.yaml                         a config reading it
 
-No image file is written (the features mode does not read them). Everything is
-drawn from a seeded generator, so two runs write the same tree.
+No image file is written (the features mode does not read them) unless `--images` asks for
+them: {train,val}2014/<file_name>, 640x480 natural-image-like JPEGs (scripts/bench_loader.py's,
+for images mode and `ccrbench data prepare`). Everything is drawn from a seeded generator, so
+two runs write the same tree.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ def caption(rng: np.random.Generator, nouns: list[str]) -> str:
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    p = parser(__doc__)
+    p.add_argument("--images", action="store_true", help="also write a JPEG per image (images mode)")
+    args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     cats = categories()
     by_super = {sc: [c for c in cats if c["supercategory"] == sc] for sc in CATEGORIES}
@@ -171,6 +175,10 @@ def main() -> None:
         f"  root: {args.out.resolve()}\n  karpathy_split: dataset_coco.json\n  mode: features\n  test_size: 5000\n"
         "model:\n  image_encoder: {name: feature_mlp}\n"
     )
+    if args.images:
+        from bench_loader import write_photos  # torch and ccrbench: only imported when asked
+
+        write_photos([args.out / im["filepath"] / im["filename"] for im in karpathy], seed=args.seed)
     for split, (n_images, n_anns, n_caps) in counts.items():
         print(f"{split}2014: {n_images} images, {n_anns} instances, {n_caps} captions")
     print(f"karpathy: {len(karpathy)} images; written to {args.out}")

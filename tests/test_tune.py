@@ -120,7 +120,7 @@ def test_tune_end_to_end_then_a_suite_reads_the_selection(tmp_path, capsys):
 
 def test_standard_tune_and_paper_suites(tmp_path):
     _, selection_path, points = tune_grid("configs/suites/tune_shapes.yaml")
-    assert selection_path == Path("configs/suites/../../results/paper_table/selection.json")
+    assert selection_path.resolve() == Path("results/paper_table/selection.json").resolve()
     assert {p.strategy for p in points} >= {"ewc", "mas", "lwf", "replay"}
     assert all(len(v) <= 4 for p in points for v in read_suite("configs/suites/tune_shapes.yaml", ["base", "axes", "criterion", "selection", "strategies"])["strategies"][p.strategy].values())
     assert all(r.config.eval.split == "val" and r.config.train.epochs == 6 for p in points for r in p.runs)

@@ -40,7 +40,8 @@ class TaskSplit:
     """One task's images and captions for one split.
 
     Attributes:
-        images: indexable image source; item i is the encoder input of image i.
+        images: indexable image source; item i is the encoder input of image i (or uint8 pixels,
+            which batches turn into float in [0, 1] on the device: `ccrbench.pixels.collate_images`).
         captions: the captions of each image (at least one each).
         image_ids: a unique integer id per image.
     """

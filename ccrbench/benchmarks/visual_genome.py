@@ -252,6 +252,9 @@ def sevige(
     features_dir: str = "features",
     image_size: Annotated[int, Ge(1)] = 224,
     on_bad_image: Literal["fail", "skip"] = "fail",
+    prepared_dir: str = "prepared",
+    decode: Literal["cpu", "cuda"] = "cpu",
+    augment: bool = False,
 ) -> TaskData:
     """SeViGe: Visual Genome split into animals / vehicles / clothes (see the module doc).
 
@@ -272,6 +275,12 @@ def sevige(
         image_size: side of the square image crops (mode "images").
         on_bad_image: an image that does not decode (or, in mode "features", has no
             feature row): "fail" stops with an error naming it, "skip" leaves it out and counts it.
+        prepared_dir: folder of the prepared images (`ccrbench data prepare`), relative to
+            root; mode "images" reads them instead of the files when they are up to date.
+        decode: without prepared images, where the files are decoded: "cpu" (PIL, in the
+            loader workers) or "cuda" (bytes read by the workers, decoded in batches on the
+            GPU by nvjpeg; without CUDA it warns and decodes on the CPU).
+        augment: training images get a random resized crop and a horizontal flip.
     """
     unknown = [t for t in tasks if t not in DOMAINS]
     if unknown or not tasks or len(set(tasks)) != len(tasks):
@@ -314,4 +323,7 @@ def sevige(
         image_size=image_size,
         on_bad_image=on_bad_image,
         features_dir=under(base, features_dir),
+        prepared_dir=under(base, prepared_dir),
+        decode=decode,
+        augment=augment,
     )

@@ -7,6 +7,11 @@ partial-reindexing policies keep databases of their own that evolve stage by sta
 (`reindexing.py`), and every stage also records the drift diagnostics (`diagnostics.py`).
 Ranks and diagnostics are computed on the strategy's device (a GPU's matrix products);
 stored databases live in CPU memory (bounded GPU memory, device-free checkpoints).
+
+Every value reaches Avalanche's loggers as a `MetricValue` named by Avalanche's convention
+(`metric_names`): `R@10_i2t_noreindex/eval_phase/test_stream/Task001`, `.../average` (known
+task, mean over the learned tasks), `.../all_tasks` (unknown task: the union), plus
+`Forgetting_...` of every learned task; `x_plot` is the number of tasks learned.
 """
 
 from __future__ import annotations
@@ -15,14 +20,66 @@ import time
 from typing import Any
 
 from avalanche.evaluation.metric_definitions import PluginMetric
+from avalanche.evaluation.metric_results import MetricValue
+from avalanche.evaluation.metric_utils import stream_type
 
 from ccrbench.evaluation.diagnostics import stage_diagnostics
-from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
+from ccrbench.evaluation.keys import MetricKey
+from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
 from ccrbench.evaluation.reindexing import RULES, BudgetedIndexes
+
+def metric_label(key: str, policy: str) -> str:
+    """Avalanche's name of a metric key under a policy: i2t_r10 -> R@10_i2t_noreindex, t2i_medr -> medr_t2i_reindex, rsum -> rsum_reindex."""
+    parsed = MetricKey.parse(key)
+    measure = f"R@{parsed.k}" if parsed.is_recall else parsed.measure
+    return "_".join(part for part in (measure, parsed.direction, policy) if part)
+
+
+def scope_label(scope: str) -> str:
+    """Task "1" -> Task001 (Avalanche's task suffix), "average" -> average, "all" -> all_tasks."""
+    return f"Task{int(scope):03d}" if scope.isdigit() else {ALL_TASKS: "all_tasks"}.get(scope, scope)
+
+
+def task_forgetting(history: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{policy: {scope: {key: forgetting}}} after the last of the stage metrics `history`: per task learned
+    before it, its best earlier value minus its value now (ranks: now minus the lowest earlier), and
+    "average", their mean (docs/metrics.md's forgetting, stage by stage)."""
+    *before, now = history
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for policy, scopes in now.items():
+        per_task = {}
+        for scope, values in scopes.items():
+            earlier = [stage[policy][scope] for stage in before if scope.isdigit() and scope in stage.get(policy, {})]
+            if earlier:
+                per_task[scope] = {
+                    k: (max(e[k] for e in earlier) - v) if MetricKey.parse(k).higher_is_better else (v - min(e[k] for e in earlier))
+                    for k, v in values.items()
+                }
+        if per_task:
+            keys = next(iter(per_task.values()))
+            out[policy] = {**per_task, AVERAGE: {k: sum(t[k] for t in per_task.values()) / len(per_task) for k in keys}}
+    return out
+
+
+def metric_values(origin: Any, metrics: dict[str, dict[str, dict[str, float]]], *, prefix: str, stream: str, x_plot: int) -> list[MetricValue]:
+    """MetricValues of {policy: {scope: {key: value}}}, e.g. `{prefix}R@10_i2t_noreindex/eval_phase/test_stream/Task001`."""
+    return [
+        MetricValue(origin, f"{prefix}{metric_label(key, policy)}/eval_phase/{stream}_stream/{scope_label(scope)}", float(value), x_plot)
+        for policy, scopes in metrics.items()
+        for scope, values in scopes.items()
+        for key, value in values.items()
+    ]
 
 
 class RetrievalMetrics(PluginMetric[dict]):
     """Known/unknown-task retrieval metrics under both indexing policies, after every stage.
+
+    `strategy.eval(benchmark.test_stream)` may evaluate tasks not learned yet: they are measured
+    with the current encoders against their own database (both policies coincide before a task is
+    indexed) and kept apart, in `unlearned` (the upper triangle of the task x stage matrix); the
+    stage records in `stages` hold the learned tasks only. Evaluating again in the same stage
+    replaces that stage's record; a task's no-reindex database is stored once, at its first
+    evaluation after it was learned.
 
     Args:
         ks: the K of Recall@K.
@@ -49,30 +106,47 @@ class RetrievalMetrics(PluginMetric[dict]):
         self.directions = directions
         self.budgeted = BudgetedIndexes(budgets=reindex_budget, rules=reindex_rules, seed=seed, probe=reindex_probe)
         self.timings: list[dict[str, float]] = []  # seconds per stage (results.json "timings", not in the stages)
-        self._indexed_now: set[int] = set()
+        self.indexed_at: dict[int, int] = {}  # task -> the stage its database was stored at
         self._embed_seconds, self._started = 0.0, 0.0
         self.stored: dict[int, TaskEmbeddings] = {}
         self.pending: set[int] = set()
         self.stages: list[dict[str, Any]] = []
-        self.current: dict[int, TaskEmbeddings] = {}  # the last stage's databases, current encoders
+        self.unlearned: list[dict[str, Any]] = []  # per evaluation: tasks not learned yet ({stage, tasks_learned, metrics})
+        self.current: dict[int, TaskEmbeddings] = {}  # the last evaluation's databases, current encoders
         self._batches: list[TaskEmbeddings] = []
 
     def reset(self) -> None:
         self.current, self._batches = {}, []
-        self._indexed_now, self._embed_seconds = set(), 0.0
+        self._embed_seconds = 0.0
 
     def result(self) -> dict[str, Any] | None:
         return self.stages[-1] if self.stages else None
 
     def state_dict(self) -> dict[str, Any]:
         """Stored databases (also those of partial reindexing), tasks awaiting indexing and every stage's metrics."""
-        return {"stored": self.stored, "pending": self.pending, "stages": self.stages, "budgeted": self.budgeted.state_dict(), "timings": self.timings}
+        return {
+            "stored": self.stored,
+            "pending": self.pending,
+            "stages": self.stages,
+            "budgeted": self.budgeted.state_dict(),
+            "timings": self.timings,
+            "indexed_at": self.indexed_at,
+            "unlearned": self.unlearned,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stored, self.pending, self.stages = state["stored"], state["pending"], state["stages"]
         if "budgeted" in state:  # checkpoints written before partial reindexing have neither
             self.budgeted.load_state_dict(state["budgeted"])
             self.timings = state["timings"]
+        # checkpoints written before full-stream evaluation: every stored task was indexed at an earlier stage
+        self.indexed_at = state.get("indexed_at", {t: -1 for t in self.stored})
+        self.unlearned = state.get("unlearned", [])
+
+    @property
+    def learned(self) -> set[int]:
+        """Tasks trained on so far (indexed or awaiting indexing)."""
+        return set(self.stored) | self.pending
 
     def after_training_exp(self, strategy: Any) -> None:
         self.pending |= set(strategy.experience.task_labels)
@@ -90,48 +164,83 @@ class RetrievalMetrics(PluginMetric[dict]):
 
     def after_eval_exp(self, strategy: Any) -> None:
         task = strategy.experience.task_label
-        if task not in self.stored and task not in self.pending:
-            raise ValueError(f"task {task} is evaluated before it was learned; evaluate only seen tasks")
         emb = concat_tasks(self._batches)  # batch-local caption links become database-wide, on the device
         self.current[task] = emb
         if task in self.pending:  # indexing: the database is stored as embedded right after learning
             emb = emb.to("cpu")
+            stage = strategy.clock.train_exp_counter - 1
             self.stored[task] = emb
             self.pending.discard(task)
-            self._indexed_now.add(task)
-            self.budgeted.index(task, emb, strategy.clock.train_exp_counter - 1)
+            self.indexed_at[task] = stage
+            self.budgeted.index(task, emb, stage)
         self._batches = []
         self._embed_seconds += time.perf_counter() - self._started
 
-    def after_eval(self, strategy: Any) -> None:
-        """Computes this stage's metrics into `stages` (the runner logs them to TensorBoard)."""
+    def after_eval(self, strategy: Any) -> list[MetricValue]:
+        """Computes this stage's metrics into `stages` (and `unlearned`) and returns them as MetricValues."""
         stage = strategy.clock.train_exp_counter - 1
-        tasks = sorted(self.current)
+        stream, x_plot = stream_type(strategy.experience), len(self.learned)
+        values = self._unlearned_values(strategy, stage, stream=stream, x_plot=x_plot)
+        tasks = sorted(t for t in self.current if t in self.stored)
+        if not tasks:
+            return values
+        again = None
+        if self.stages and self.stages[-1]["stage"] == stage:  # evaluated again in this stage: its record is replaced
+            again = self.stages.pop()["reindex_cost"]
+            self.timings.pop()
+        metrics = self._stage(strategy, stage, tasks, cost=again)
+        history = [s["metrics"] for s in self.stages]
+        return [
+            *values,
+            *metric_values(self, metrics, prefix="", stream=stream, x_plot=x_plot),
+            *metric_values(self, task_forgetting(history), prefix="Forgetting_", stream=stream, x_plot=x_plot),
+        ]
+
+    def _unlearned_values(self, strategy: Any, stage: int, *, stream: str, x_plot: int) -> list[MetricValue]:
+        """Known-task metrics of the evaluated tasks not learned yet (recorded in `unlearned`), as MetricValues under both policies."""
+        future = {t: self.current[t] for t in sorted(self.current) if t not in self.learned}
+        if not future:
+            return []
+        device = strategy.device
+        future = {t: e.to(device) for t, e in future.items()}
+        scopes = metrics_from_ranks(stage_ranks(future, {"reindex": future}, directions=self.directions), ks=self.ks)["reindex"]
+        per_task = {scope: values for scope, values in scopes.items() if scope.isdigit()}
+        if self.unlearned and self.unlearned[-1]["stage"] == stage:  # evaluated again in this stage: replaced
+            self.unlearned.pop()
+        self.unlearned.append({"stage": stage, "tasks_learned": x_plot, "metrics": per_task})
+        return metric_values(self, {p: per_task for p in ("reindex", "noreindex")}, prefix="", stream=stream, x_plot=x_plot)
+
+    def _stage(self, strategy: Any, stage: int, tasks: list[int], *, cost: dict[str, Any] | None) -> dict[str, dict[str, dict[str, float]]]:
+        """Appends the stage record (metrics, diagnostics, reindexing cost) and timings of the learned `tasks`;
+        partial reindexing spends its budget at the stage's first evaluation (`cost`: that of an earlier one)."""
+        learned = {t: self.current[t] for t in tasks}
         clock = [time.perf_counter()]
-        on_cpu = {t: e.to("cpu") for t, e in self.current.items()}
-        eligible, spent = self.budgeted.reindex(stage, on_cpu, [t for t in tasks if t not in self._indexed_now])
+        if cost is None:
+            on_cpu = {t: e.to("cpu") for t, e in learned.items()}
+            eligible, spent = self.budgeted.reindex(stage, on_cpu, [t for t in tasks if self.indexed_at[t] < stage])
+            cost = {"eligible": eligible, "items": {"reindex": eligible, "noreindex": 0, **spent}}
         clock.append(time.perf_counter())
         device = strategy.device
         stored = {t: self.stored[t].to(device) for t in tasks}
         partial = {name: {t: db[t].to(device) for t in tasks} for name, db in self.budgeted.databases.items()}
-        ranks = stage_ranks(self.current, {"reindex": self.current, "noreindex": stored, **partial}, directions=self.directions)
+        ranks = stage_ranks(learned, {"reindex": learned, "noreindex": stored, **partial}, directions=self.directions)
         metrics = metrics_from_ranks(ranks, ks=self.ks)
         clock.append(time.perf_counter())
-        diagnostics = stage_diagnostics(self.current, stored, ranks["reindex"], directions=self.directions)
+        diagnostics = stage_diagnostics(learned, stored, ranks["reindex"], directions=self.directions)
         clock.append(time.perf_counter())
-        cost = {"eligible": eligible, "items": {"reindex": eligible, "noreindex": 0, **spent}}
         self.stages.append({"stage": stage, "tasks": tasks, "metrics": metrics, "diagnostics": diagnostics, "reindex_cost": cost})
-        items = sum(self.current[t].image.shape[0] for t in tasks)
+        items = sum(learned[t].image.shape[0] for t in tasks)
         self.timings.append(
             {
                 "stage": stage,
-                "embed_s": self._embed_seconds,  # embedding every seen task's test items (data loading included)
+                "embed_s": self._embed_seconds,  # embedding every evaluated task's test items (data loading included)
                 "embed_s_per_item": self._embed_seconds / items,
                 "reindex_select_s": clock[1] - clock[0],  # choosing and copying the partial reindexes
                 "metrics_s": clock[2] - clock[1],
                 "diagnostics_s": clock[3] - clock[2],
             }
         )
+        return metrics
 
     def __str__(self) -> str:
         return "Retrieval"

@@ -18,11 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import torch
+from avalanche.logging import InteractiveLogger
+from avalanche.training.plugins import EvaluationPlugin
 from avalanche.training.templates import SupervisedTemplate
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ccrbench.distributed import ShardedBatchSampler, average_gradients, gather_with_grad, sync_rng
+from ccrbench.pixels import collate_images
 from ccrbench.tokens import TokenBatch
 
 
@@ -34,7 +37,7 @@ class RetrievalBatch(NamedTuple):
     """A mini-batch of images and their captions.
 
     Attributes:
-        images: [N, ...] encoder inputs.
+        images: [N, ...] encoder inputs (before `.to(device)`, possibly uint8 pixels or JPEG bytes: `ccrbench.pixels`).
         text: tokenised captions, M of them.
         text_to_image: LongTensor [M], each caption's row in `images`.
         image_ids: LongTensor [N], dataset-wide image ids.
@@ -67,7 +70,7 @@ class RetrievalCollate:
         counts = torch.tensor([len(g) for g in groups])
         flat = [c for g in groups for c in g]
         return RetrievalBatch(
-            images=torch.stack(images),
+            images=collate_images(images),  # a float tensor, or uint8 pixels / JPEG bytes that `.to(device)` makes float
             text=self.tokenize(flat),
             # output_size given: no sum of the counts to read back, no parallel region to wake (~0.4 ms a batch)
             text_to_image=torch.repeat_interleave(torch.arange(len(groups)), counts, output_size=len(flat)),
@@ -106,7 +109,9 @@ class RetrievalTemplate(SupervisedTemplate):
         eval_mb_size: images per batch when indexing.
         device: where to train.
         plugins: Avalanche plugins (strategies, progress bars, ...).
-        evaluator: the EvaluationPlugin (never Avalanche's classification default).
+        evaluator: the EvaluationPlugin, e.g. `EvaluationPlugin(RetrievalMetrics(), TrainingLoss(),
+            loggers=[...])` (`ccrbench.evaluation`); None: no metric, an InteractiveLogger (never
+            Avalanche's default accuracy, meaningless here).
         grad_clip: clip the gradient norm to this value (0 disables).
         num_workers: data loader workers (image decoding runs there).
         precision: "fp32", or the training forward pass under torch.autocast in "bf16" or
@@ -134,7 +139,7 @@ class RetrievalTemplate(SupervisedTemplate):
         eval_mb_size: int,
         device: str | torch.device = "cpu",
         plugins: Sequence[Any] | None = None,
-        evaluator: Any,
+        evaluator: Any = None,
         grad_clip: float = 0.0,
         num_workers: int = 0,
         precision: Literal["fp32", "bf16", "fp16"] = "fp32",
@@ -149,7 +154,7 @@ class RetrievalTemplate(SupervisedTemplate):
             eval_mb_size=eval_mb_size,
             device=device,
             plugins=list(plugins or []),
-            evaluator=evaluator,
+            evaluator=EvaluationPlugin(loggers=[InteractiveLogger()]) if evaluator is None else evaluator,
         )
         self.collate = RetrievalCollate(model.tokenize)
         self.grad_clip = grad_clip

@@ -8,6 +8,7 @@ from ccrbench.registry import ENCODERS, ConfigError
 
 
 def test_layers_and_shapes():
+    torch.manual_seed(0)  # the sign check below reads random outputs: seeded, so test order cannot change them
     one = FeatureMLP(input_dim=6, output_dim=4, layers=1)
     assert [type(m) for m in one.mlp] == [nn.Linear]
     three = FeatureMLP(input_dim=6, hidden_dim=5, output_dim=4, layers=3)

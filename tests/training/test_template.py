@@ -43,13 +43,6 @@ def test_stored_database_is_not_reembedded():
     assert stage["noreindex"]["0"] != stage["reindex"]["0"]
 
 
-def test_evaluating_an_unlearned_task_is_an_error():
-    bm, strategy, _ = tiny_strategy()
-    strategy.train(bm.train_stream[0])
-    with pytest.raises(ValueError, match="before it was learned"):
-        strategy.eval([bm.test_stream[1]])
-
-
 def test_batches_hold_images_captions_and_links():
     bm, strategy, _ = tiny_strategy()
     strategy.experience = bm.test_stream[0]

@@ -1,8 +1,10 @@
-"""Mode "images": image files decoded with PIL, and the cached scan for images that do not decode.
+"""Mode "images": image files decoded with PIL, their raw bytes for decoding on the GPU, training
+augmentation, and the cached scan for images that do not decode.
 
-Every image is decoded once when the benchmark is built; one that does not decode is
-an error naming it (`on_bad_image: fail`) or is dropped and counted (`skip`). The
-outcome of that scan is cached per file size and modification time.
+Every image is decoded once when the benchmark is built (unless a prepared store,
+`ccrbench.benchmarks.files.prepared`, already knows); one that does not decode is an
+error naming it (`on_bad_image: fail`) or is dropped and counted (`skip`). The outcome
+of that scan is cached per file size and modification time.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from pathlib import Path
 from typing import Literal
 
 from PIL import Image
+import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import transforms
+from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from ccrbench.benchmarks.files.reading import DataError
 from ccrbench.io import cache_dir, write_atomic
+from ccrbench.pixels import EncodedImage
 from ccrbench.registry import ConfigError
 
 BAD_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -49,19 +54,66 @@ class FileImages(Dataset):
             raise ConfigError(f"image_size must be at least 8 pixels, got {image_size}")
         self.paths = tuple(paths)
         self.image_size = image_size
-        self.transform = transforms.Compose(
-            [transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.ToTensor()]
-        )
+        self.resize = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size)])
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> Tensor:
+    def square(self, i: int) -> Image.Image:
+        """Image i as the S x S RGB square (the resize rule of this class and of the prepared store).
+
+        Raises:
+            DataError: naming the file when it does not decode.
+        """
         try:
-            image = decode_image(self.paths[i], self.image_size)
+            return self.resize(decode_image(self.paths[i], self.image_size))
         except BAD_IMAGE_ERRORS as e:
             raise DataError(f"image {self.paths[i]} does not decode ({e}); replace the file or delete it") from e
-        return self.transform(image)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return transforms.functional.to_tensor(self.square(i))
+
+
+class JpegFiles(Dataset):
+    """Images as their files' raw bytes, decoded later in batches (`ccrbench.pixels`, `benchmark.decode: cuda`).
+
+    Args:
+        paths: one JPEG file per item.
+        image_size: S, the side of the square they are decoded into.
+    """
+
+    def __init__(self, *, paths: Sequence[Path], image_size: int) -> None:
+        self.paths = tuple(paths)
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> EncodedImage:
+        return EncodedImage(torch.frombuffer(bytearray(self.paths[i].read_bytes()), dtype=torch.uint8), self.image_size)
+
+
+class Augmented(Dataset):
+    """Training augmentation on the tensors read (float, or the prepared store's uint8): a random
+    resized crop (scale 0.5-1 of the area, aspect 3/4-4/3, back to S x S) and a horizontal flip
+    with probability 1/2.
+
+    Random numbers come from torch's generator (seeded per DataLoader worker by the DataLoader).
+
+    Args:
+        images: [3, S, S] items.
+        image_size: S.
+    """
+
+    def __init__(self, images: Dataset, *, image_size: int) -> None:
+        self.images = images
+        self.transform = v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True), v2.RandomHorizontalFlip()])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.transform(self.images[i])
 
 
 def bad_images(paths: Sequence[Path], *, image_size: int, on_bad_image: Literal["fail", "skip"]) -> dict[int, str]:
@@ -90,9 +142,13 @@ def bad_images(paths: Sequence[Path], *, image_size: int, on_bad_image: Literal[
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(cached, lambda f: json.dump(bad, f))
     if bad and on_bad_image == "fail":
-        i = min(bad)
-        raise DataError(
-            f"image {paths[i]} does not decode ({bad[i]}); replace the file, or set benchmark.on_bad_image=skip "
-            f"to leave out the {len(bad)} image(s) that do not decode"
-        )
+        raise bad_image_error(paths[min(bad)], bad[min(bad)], len(bad))
     return bad
+
+
+def bad_image_error(path: Path, reason: str, count: int, *, kept: str = "") -> DataError:
+    """The error of `on_bad_image: fail` for the first of `count` images that do not decode."""
+    return DataError(
+        f"image {path} does not decode ({reason}); replace the file, or set benchmark.on_bad_image=skip "
+        f"to leave out the {count} image(s) that do not decode{kept}"
+    )

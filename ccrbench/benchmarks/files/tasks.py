@@ -18,8 +18,9 @@ from typing import Literal
 from torch.utils.data import Dataset, Subset
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, make_benchmark
-from ccrbench.benchmarks.files.images import FileImages, bad_images
+from ccrbench.benchmarks.files.images import Augmented, JpegFiles
 from ccrbench.benchmarks.files.precomp import FeatureImages, precomp_paths, read_precomp
+from ccrbench.benchmarks.files.prepared import image_sources
 from ccrbench.benchmarks.files.reading import DataError, find_image
 from ccrbench.markdown import markdown_table
 from ccrbench.tokens import split_words
@@ -132,8 +133,15 @@ def assemble(
     image_size: int,
     on_bad_image: Literal["fail", "skip"],
     features_dir: Path,
+    prepared_dir: Path | None = None,
+    decode: Literal["cpu", "cuda"] = "cpu",
+    augment: bool = False,
 ) -> TaskData:
     """Attaches each candidate's encoder input (image file or feature row) and builds the splits.
+
+    Images (mode "images") come from each split's prepared store under `prepared_dir` when it is
+    valid, else from the files (`decode`: "cpu" with PIL in the loader, "cuda" as bytes decoded
+    in batches on the GPU); `augment` wraps the training images in `Augmented`.
 
     Raises:
         DataError: a missing image or feature file, an image without features or an
@@ -143,15 +151,25 @@ def assemble(
     """
     items: dict[tuple[int, str], list[tuple[Candidate, Dataset, int]]] = defaultdict(list)
     if mode == "images":
-        paths = [find_image(c.file, image_folders) for c in candidates]
-        bad = bad_images(paths, image_size=image_size, on_bad_image=on_bad_image)
-        for i, c in enumerate(candidates):
-            if i in bad:
+        sources = image_sources(
+            paths=[find_image(c.file, image_folders) for c in candidates],
+            ids=[c.image_id for c in candidates],
+            splits=[c.split for c in candidates],
+            image_size=image_size,
+            on_bad_image=on_bad_image,
+            prepared_dir=prepared_dir,
+            decode=decode,
+        )
+        for c, source in zip(candidates, sources):
+            if source is None:
                 excluded.add(task_names[c.task], "image does not decode")
-        kept = [i for i in range(len(candidates)) if i not in bad]
-        source = FileImages(paths=[paths[i] for i in kept], image_size=image_size)
-        for row, i in enumerate(kept):
-            items[candidates[i].task, candidates[i].split].append((candidates[i], source, row))
+            else:
+                items[c.task, c.split].append((c, *source))
+        if augment and any(isinstance(source[0], JpegFiles) for source in sources if source is not None):
+            raise DataError(
+                "benchmark.augment needs decoded images, and decode: cuda gives JPEG bytes: prepare the images "
+                "(`ccrbench data prepare`), or set benchmark.decode=cpu"
+            )
     else:
         precomp = {split: read_precomp(features_dir, split) for split in SPLITS if any(c.split == split for c in candidates)}
         sources = {split: FeatureImages(features=p.features, rows=p.rows) for split, p in precomp.items()}
@@ -183,10 +201,16 @@ def assemble(
                     f"definition, the split's size options and the data under the benchmark's root"
                 )
     without_val = tuple(name for t, name in enumerate(task_names) if not items[t, "val"])
+
+    def images(t: int, split: str) -> Dataset:
+        """Task t's images of `split`: rows of one source, since every image of a split comes from the same one."""
+        subset = Subset(items[t, split][0][1], [row for _, _, row in items[t, split]])
+        return Augmented(subset, image_size=image_size) if augment and split == "train" else subset
+
     splits = {
         split: tuple(
             TaskSplit(
-                images=Subset(items[t, split][0][1], [row for _, _, row in items[t, split]]),
+                images=images(t, split),
                 captions=tuple(c.captions for c, _, _ in items[t, split]),
                 image_ids=tuple(c.image_id for c, _, _ in items[t, split]),
             )

@@ -13,6 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from ccrbench.evaluation.protocol import TaskEmbeddings
+from ccrbench.pixels import decoded
 
 _FONT = ImageFont.load_default(size=14)
 _LINE = 18  # pixels per text line
@@ -122,6 +123,7 @@ def log_examples(
     texts: dict[str, list[str]] = {d: [] for d in directions}
     for q in range(min(queries, emb.image.shape[0])):
         image, captions, image_id, _ = dataset[q]
+        image = decoded(image)  # uint8 pixels or JPEG bytes -> float
         drawn = image.ndim == 3
         if "i2t" in directions:
             best = (emb.text @ emb.image[q]).topk(min(top, emb.text.shape[0])).indices.tolist()  # caption rows
@@ -134,7 +136,7 @@ def log_examples(
             row = int(torch.nonzero(emb.text_to_image == q)[0])
             best = (emb.image @ emb.text[row]).topk(min(top, emb.image.shape[0])).indices.tolist()  # image rows
             if drawn:
-                pictures["t2i"].append(t2i_card(captions[0], [dataset[i][0] for i in best], [i == q for i in best]))
+                pictures["t2i"].append(t2i_card(captions[0], [decoded(dataset[i][0]) for i in best], [i == q for i in best]))
             marks = " ".join(("✔" if i == q else "✘") + f" image {dataset[i][2]}" for i in best)
             texts["t2i"].append(f"**{task}** · caption of image {image_id}: {captions[0]}  \nresults, left to right: {marks}")
     for direction in directions:
