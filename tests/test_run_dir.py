@@ -8,7 +8,7 @@ import yaml
 
 from ccrbench.cli import main
 from ccrbench.config import load_config
-from ccrbench.runner import LOCK, locked_run_dir
+from ccrbench.run_dir import LOCK, locked_run_dir
 from ccrbench.suite import share_threads
 from tests.tiny import TINY, run_args
 
