@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, describe
 
@@ -213,7 +218,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
-    """The one line printed on Ctrl-C: what is kept and the command that continues."""
+    """The one line printed on Ctrl-C or SIGTERM: what is kept and the command that continues."""
     from ccrbench.io import read_json
 
     if args.command in ("suite", "tune"):
@@ -229,6 +234,28 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
     stages = f"the stages after {', '.join(kept)} are kept" if kept else "no stage had finished"
     again = shlex.join(["ccrbench", *(a for a in argv if a != "--overwrite"), *([] if args.resume else ["--resume"])])
     return f"interrupted: {stages} in {args.run_dir}; continue with: {again}"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler stopping the job), handled as Ctrl-C is."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Raises Terminated on SIGTERM while the block runs, unless another handler than the default
+    is installed (e.g. submitit's) or this is not the main thread."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
@@ -291,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_features)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            return args.func(args)
+    except KeyboardInterrupt as e:
         print(_interrupted(args, sys.argv[1:] if argv is None else argv), file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
     except (ConfigError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
