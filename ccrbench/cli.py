@@ -183,11 +183,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from ccrbench.config import load_benchmark
+    from ccrbench.config import load_benchmark, load_component
     from ccrbench.registry import FILE_BENCHMARKS
 
     benchmark = load_benchmark(args.config, args.set)  # the data only: no strategy, so no Avalanche to import
     data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
+    if benchmark.options.get("mode") == "features":  # the width the image encoder is built for (else only the run finds out)
+        encoder = load_component(args.config, args.set, "model.image_encoder")
+        width, expected = len(data.train[0].images[0]), encoder.options.get("input_dim")
+        if expected is not None and expected != width:
+            raise ConfigError(
+                f"{args.config}: model.image_encoder.input_dim is {expected} but the precomputed features are {width} wide "
+                f"(benchmark.features_dir); set model.image_encoder.input_dim={width}"
+            )
     print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
     return 0
@@ -234,6 +242,19 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
     stages = f"the stages after {', '.join(kept)} are kept" if kept else "no stage had finished"
     again = shlex.join(["ccrbench", *(a for a in argv if a != "--overwrite"), *([] if args.resume else ["--resume"])])
     return f"interrupted: {stages} in {args.run_dir}; continue with: {again}"
+
+
+def _failed_hook(error: BaseException) -> str | None:
+    """"plugin <module.Class>, hook <event>" when `error` was raised in a plugin hook that Avalanche
+    called (its `trigger_plugins` frame holds the plugin and the event); else None."""
+    found, tb = None, error.__traceback__
+    while tb is not None:  # the innermost call wins
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "trigger_plugins" and {"p", "event"} <= frame.f_locals.keys():
+            plugin = type(frame.f_locals["p"])
+            found = f"plugin {plugin.__module__}.{plugin.__qualname__}, hook {frame.f_locals['event']},"
+        tb = tb.tb_next
+    return found
 
 
 class Terminated(KeyboardInterrupt):
@@ -329,13 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # e.g. a full or read-only disk
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:
-        from ccrbench.strategies.template import NonFiniteLossError  # already imported by the run that raised it
-
-        if not isinstance(e, NonFiniteLossError):
-            raise
-        print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)
-        return 3
+    except Exception as e:
+        non_finite = (("ccrbench.strategies.template", "NonFiniteLossError"), ("ccrbench.evaluation.retrieval", "NonFiniteEmbeddingError"))
+        kinds = [getattr(sys.modules.get(module), name, None) for module, name in non_finite]  # imported by a run that raised one
+        if any(kind is not None and isinstance(e, kind) for kind in kinds):  # the run's numbers went non-finite
+            print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)
+            return 3
+        hook = _failed_hook(e)
+        if hook is not None:  # a bug in a plugin: named before the traceback
+            print(f"error: {hook} raised {type(e).__name__}: {e} (traceback below)", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

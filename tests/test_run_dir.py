@@ -14,7 +14,7 @@ from ccrbench.cli import main
 from ccrbench.config import load_config
 from ccrbench.run_dir import LOCK, MARKER, lock_holder, locked_run_dir
 from ccrbench.suite import run_suite, share_threads
-from tests.gated import wait_for
+from tests.probes import wait_for
 from tests.tiny import TINY, run_args
 
 
@@ -97,7 +97,7 @@ def test_out_pointing_at_a_file_is_named(tmp_path, capsys):
 def test_sigterm_prints_the_resume_hint_like_ctrl_c(tmp_path, capsys):
     gate, out = tmp_path / "gate", tmp_path / "run"
     gate.mkdir()
-    strategy = f"strategy={{name: tests.gated:Gated, gate: {gate}, at: 1}}"
+    strategy = f"strategy={{name: tests.probes:Gated, gate: {gate}, at: 1}}"
 
     def terminate_at_the_gate():
         wait_for(lambda: any(gate.glob("waiting-*")), "the run at its gate")
@@ -128,7 +128,7 @@ def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_th
     leaves the live runs alone, and the workers exit (before, they outlived their parent forever)."""
     gate, out = tmp_path / "gate", tmp_path / "out"
     gate.mkdir()
-    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.gated:Gated", "gate": str(gate), "at": 0, "once": False}}))
+    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 0, "once": False}}))
     suite = tmp_path / "suite.yaml"
     suite.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1]}}))
     names = ["seed-0", "seed-1"]

@@ -12,7 +12,7 @@ from ccrbench.launch import JOBS, launch_suite, slurm_options, suite_status
 from ccrbench.registry import ConfigError
 from ccrbench.run_dir import LOCK, lock_holder, locked_run_dir
 from ccrbench.suite import expand_suite, run_name, run_suite
-from tests.gated import wait_for
+from tests.probes import wait_for
 from tests.tiny import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,15 +123,15 @@ def test_suite_cli_reports_failures(sequential, tmp_path, capsys):
 
 def test_slurm_launcher_resumes_a_preempted_job_and_gives_the_local_results(sequential, tmp_path, monkeypatch):
     """Through submitit's local executor (real subprocesses, pickled jobs): a three-stage fine-tuning
-    run waits at a gate after its first stage's checkpoint (tests/gated.py) while its job gets
+    run waits at a gate after its first stage's checkpoint (tests/probes.py) while its job gets
     Slurm's preemption/timeout signal (USR2), so the signal always reaches a live run mid-way; submitit
     requeues the job, which resumes from that checkpoint (experiences 1 and 2 only) and ends with the
     local launcher's fine-tuning results."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the job imports tests.gated
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the job imports tests.probes
     gate = tmp_path / "gate"
     gate.mkdir()
     suite = write_suite(tmp_path, [{}])
-    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.gated:Gated", "gate": str(gate), "at": 1}}))
+    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 1}}))
     out = tmp_path / "slurm"
     jobs, outcome = launch_suite(suite, out, cluster="local")
     assert outcome == {} and sorted(jobs) == ["base"]

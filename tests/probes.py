@@ -1,9 +1,9 @@
-"""A fine-tuning strategy that stops at a gate, so tests can act on a run at a known point.
+"""Fine-tuning strategies that let tests act on a run at a known point.
 
-`strategy: {name: "tests.gated:Gated", gate: DIR, at: 1}`: before training experience `at`
+`strategy: {name: "tests.probes:Gated", gate: DIR, at: 1}`: before training experience `at`
 the run writes DIR/waiting-<pid> and waits until DIR/open exists; with `once`, only the first
 run to reach the gate waits (a resumed run goes through). Every experience a process starts
-is appended to DIR/log as "<pid> <experience>".
+is appended to DIR/log as "<pid> <experience>". `tests.probes:Failing` raises in a hook.
 """
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ class Gated(Finetune):
         (gate / f"waiting-{os.getpid()}").touch()
         while not (gate / "open").exists():
             time.sleep(0.05)
+
+
+class Failing(Finetune):
+    """Finetune whose `after_training_exp` hook raises (a bug in a user's plugin)."""
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("a bug in the plugin")
 
 
 def wait_for(condition: Any, what: str, *, timeout: float = 300) -> Any:
