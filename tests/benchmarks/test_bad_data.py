@@ -112,3 +112,16 @@ def test_data_check_catches_a_feature_width_other_than_input_dim(features_config
     capsys.readouterr()
     assert main(["data", "check", "--config", features_config, "--set", "model.image_encoder={name: feature_mlp, input_dim: 512}"]) == 2
     assert "model.image_encoder.input_dim is 512 but the precomputed features are 16 wide" in capsys.readouterr().err
+
+
+def test_a_run_on_a_nan_training_feature_names_the_data_not_the_learning_rate(coco_root, features_config, tmp_path, capsys):
+    path = coco_root / "features" / "train_ims.npy"
+    features = np.load(path)
+    features[5] = np.nan
+    np.save(path, features)
+    args = ["run", "--quiet", "--config", features_config, "--out", str(tmp_path / "run"), "--set", "train.epochs=1", "--set", "train.batch_size=4"]
+    args += ["--set", "model.image_encoder={name: feature_mlp, input_dim: 16, hidden_dim: 8, output_dim: 8}", "--set", "model.embed_dim=8"]
+    args += ["--set", "model.text_encoder={name: bigru, word_dim: 8, hidden_dim: 8}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: row 5 holds NaN or infinite values" in err and "learning rate" not in err
