@@ -222,8 +222,15 @@ def run_runs(runs: Sequence[SuiteRun], out: str | Path, *, jobs: int = 1, skip_e
             outcome[name] = error
             print(f"{'FAILED' if error else 'done  '} {name}", flush=True)
     else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),))
+        try:
             for name, error in pool.map(_run_one, *zip(*todo)) if todo else []:
                 outcome[name] = error
                 print(f"{'FAILED' if error else 'done  '} {name}", flush=True)
+        except BaseException:  # Ctrl-C or SIGTERM: the running runs stop too (each keeps its last checkpoint)
+            for process in list(pool._processes.values()):  # no public API stops a busy worker
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
     return outcome

@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -123,25 +124,30 @@ def _alive(pid):
         return False
 
 
-def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_their_runs(tmp_path):
-    """`suite --jobs 2` killed with -9 while both runs wait at a gate: a second suite meanwhile
-    leaves the live runs alone, and the workers exit (before, they outlived their parent forever)."""
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_their_runs(tmp_path, stop):
+    """`suite --jobs 2` stopped (kill -9, or SIGTERM) while both runs wait at a gate: a second suite
+    meanwhile leaves the live runs alone, and the workers exit (before, they outlived a killed parent
+    forever)."""
     gate, out = tmp_path / "gate", tmp_path / "out"
     gate.mkdir()
     (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 0, "once": False}}))
     suite = tmp_path / "suite.yaml"
     suite.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1]}}))
     names = ["seed-0", "seed-1"]
-    fork = multiprocessing.get_context("fork")
-    parent = fork.Process(target=run_suite, args=(suite, out), kwargs={"jobs": 2})
+    fork = multiprocessing.get_context("fork")  # the child shares this process's imports: starts at once
+    parent = fork.Process(target=main, args=(["suite", str(suite), "--out", str(out), "--jobs", "2"],))
     parent.start()
     workers = set()
     try:
-        workers = wait_for(lambda: len(held := {lock_holder(out / n) for n in names} - {None, -1}) == 2 and held, "both runs to start")
+        wait_for(lambda: len(list(gate.glob("waiting-*"))) == 2, "both runs at the gate")
+        workers = {lock_holder(out / n) for n in names}
+        assert workers == {int(p.name.split("-")[1]) for p in gate.glob("waiting-*")}
         outcome = run_suite(suite, out, skip_existing=True)
         assert all(f"run directory {out / n} is in use by process" in outcome[n] for n in names), outcome
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.join()
+        os.kill(parent.pid, stop)
+        parent.join(60)
+        assert parent.exitcode == (-signal.SIGKILL if stop == signal.SIGKILL else 0)  # SIGTERM: handled, the workers stopped
         wait_for(lambda: not any(_alive(w) for w in workers), "the workers to exit", timeout=60)
         started = sorted((gate / "log").read_text().splitlines())
         assert len(started) == 2 and {line.split()[0] for line in started} == {str(w) for w in workers}  # each run once
