@@ -145,6 +145,12 @@ def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool)
     return False
 
 
+def open_run(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> tuple[bool, dict | None]:
+    """(whether the run continues a saved one, its results when it is already complete) (`open_run_dir`)."""
+    resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
+    return resumed, finished_results(out) if resumed else None
+
+
 def saved_stage_seconds(out: Path) -> list[float]:
     """The stage times of the run's results.json (written before each checkpoint); [] without it."""
     try:

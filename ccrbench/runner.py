@@ -46,7 +46,7 @@ from ccrbench.io import write_atomic
 from ccrbench.models.base import GrowingVocabulary
 from ccrbench.models.two_branch import TwoBranchModel
 from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
-from ccrbench.run_dir import check_out, finished_results, locked_run_dir, open_run_dir, saved_stage_seconds
+from ccrbench.run_dir import check_out, locked_run_dir, open_run, saved_stage_seconds
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.progress import ProgressBar
 from ccrbench.strategies.template import RetrievalTemplate
@@ -288,19 +288,13 @@ def _run(config: RunConfig, out: Path, *, overwrite: bool, resume: bool, progres
     check_out(out, resume=resume)  # before the lock file: a folder that no run wrote gets nothing
     main = distributed.is_main()
     with locked_run_dir(out) if main else nullcontext():  # only the main process takes and writes the run directory
-        resumed, results = distributed.from_main(_open_run(out, config, overwrite=overwrite, resume=resume) if main else None)
+        resumed, results = distributed.from_main(open_run(out, config, overwrite=overwrite, resume=resume) if main else None)
         if results is not None:
             if main:
                 print(f"{out} is already complete; nothing to do")
             return results
         with SummaryWriter(str(out / "tb")) if main else nullcontext() as writer:  # closed, so flushed, even when the run fails
             return _run_locked(config, out, benchmark, writer, resumed=resumed, progress=progress and main, experiment=experiment)
-
-
-def _open_run(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> tuple[bool, dict | None]:
-    """(whether the run continues a saved one, its results when it is already complete) (`open_run_dir`)."""
-    resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
-    return resumed, finished_results(out) if resumed else None
 
 
 def resolve_threads(config: RunConfig) -> RunConfig:
