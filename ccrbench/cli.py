@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, describe
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
 
 # Commands import what they need (torch, Avalanche: seconds) inside their function, so that
 # `--help`, `report` and the like start at once; the registries fill themselves on first use.
@@ -213,6 +213,8 @@ def _features(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from ccrbench.docstrings import describe
+
     for registry in (BENCHMARKS, STRATEGIES, ENCODERS, LOSSES):
         print(f"{registry.plural}:")
         for name in registry.names():
@@ -351,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
-        non_finite = (("ccrbench.strategies.template", "NonFiniteLossError"), ("ccrbench.evaluation.retrieval", "NonFiniteEmbeddingError"))
+        non_finite = (("ccrbench.training.template", "NonFiniteLossError"), ("ccrbench.evaluation.retrieval", "NonFiniteEmbeddingError"))
         kinds = [getattr(sys.modules.get(module), name, None) for module, name in non_finite]  # imported by a run that raised one
         if any(kind is not None and isinstance(e, kind) for kind in kinds):  # the run's numbers went non-finite
             print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)

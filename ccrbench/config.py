@@ -9,6 +9,7 @@ signature and filled with its defaults, so the saved config is fully resolved.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Annotated, Any, Literal, get_type_hints
 import yaml
 from annotated_types import Ge, Gt, Interval, MinLen
 
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry, coerce
+from ccrbench.options import Fields, check_fields, check_options, make_validator
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class RunConfig:
         eval: indexing and querying.
     """
 
-    seed: int = 0
+    seed: Annotated[int, Ge(0)] = 0
     device: str = "cpu"
     threads: Annotated[int, Ge(0)] = 0
     benchmark: Component = _component(BENCHMARKS, "shapes")
@@ -149,29 +151,34 @@ def build_section(cls: type, data: Any, where: str) -> Any:
     """A frozen config dataclass `cls` from a mapping, every key checked (`where` names it in errors)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where or 'config'}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}"
-        )
-    hints = get_type_hints(cls, include_extras=True)
+    validator, fields = _section_validator(cls)
     kwargs = {}
-    for name, value in data.items():
+    hints = get_type_hints(cls, include_extras=True)
+    for name, value in check_fields(validator, fields, data, where=where).items():
         path = f"{where}.{name}" if where else name
-        f, hint = fields[name], hints[name]
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
         if "registry" in f.metadata:
             kwargs[name] = _build_component(f.metadata["registry"], value, path, default=f.default_factory().name)
-        elif dataclasses.is_dataclass(hint):
-            kwargs[name] = build_section(hint, value, path)
+        elif dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = build_section(hints[name], value, path)
         else:
-            kwargs[name] = coerce(value, hint, where=path)
+            kwargs[name] = value
     config = cls(**kwargs)
     for f in dataclasses.fields(cls):  # resolve defaults of components that were not given
         if "registry" in f.metadata and f.name not in data:
             name = getattr(config, f.name).name
             config = dataclasses.replace(config, **{f.name: _build_component(f.metadata["registry"], name, f.name, default=name)})
     return config
+
+
+@functools.cache
+def _section_validator(cls: type) -> tuple[Any, Fields]:
+    """The pydantic validator of a config dataclass's keys, built once: its plain fields by their
+    type hints; components and sub-sections pass through (`build_section` checks them)."""
+    hints = get_type_hints(cls, include_extras=True)
+    nested = {f.name for f in dataclasses.fields(cls) if "registry" in f.metadata or dataclasses.is_dataclass(hints[f.name])}
+    fields = {f.name: (Any if f.name in nested else hints[f.name], None) for f in dataclasses.fields(cls)}  # all have defaults
+    return make_validator(cls.__name__, fields), fields
 
 
 def _build_component(registry: Registry, value: Any, where: str, *, default: str) -> Component:
@@ -182,7 +189,7 @@ def _build_component(registry: Registry, value: Any, where: str, *, default: str
     if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
         raise ConfigError(f"{where}: expected a {registry.kind} name or a mapping with 'name', got {value!r}")
     options = {k: v for k, v in value.items() if k != "name"}
-    resolved = registry.resolve(value["name"], options, where=where)
+    resolved = check_options(registry.get(value["name"]), options, where=where, skip=registry.context)
     return Component(value["name"], MappingProxyType(resolved))
 
 

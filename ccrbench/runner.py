@@ -1,38 +1,28 @@
-"""Builds a run from its config and executes train -> index -> query after every task."""
+"""A run's stage loop: train -> index -> query after every task, results written after every stage
+(the parts come from `ccrbench.build`, the records beside the metrics from `ccrbench.provenance`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
-import platform
-import random
 import time
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
-from avalanche.training.plugins import EvaluationPlugin
-from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
+from ccrbench.build import build_learners, learn_vocabulary, seed_everything
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, to_dict
-from ccrbench.evaluation.plugin import RetrievalMetrics
-from ccrbench.evaluation.protocol import DIRECTIONS, merge_directions
-from ccrbench.evaluation.report import markdown_report, summarize
+from ccrbench.evaluation.protocol import merge_directions
+from ccrbench.evaluation.report import markdown_report
 from ccrbench.evaluation.tensorboard import (
-    TrainingCurves,
     log_examples,
     log_experiment,
     log_final,
@@ -43,208 +33,31 @@ from ccrbench.evaluation.tensorboard import (
     tasks_learned,
 )
 from ccrbench.io import write_atomic
-from ccrbench.models.base import GrowingVocabulary
-from ccrbench.models.two_branch import TwoBranchModel
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError
+from ccrbench.provenance import json_safe, results_record
+from ccrbench.registry import BENCHMARKS, ConfigError
 from ccrbench.run_dir import check_out, locked_run_dir, open_run, saved_stage_seconds
-from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.progress import ProgressBar
-from ccrbench.strategies.template import RetrievalTemplate
-from ccrbench.strategies.throughput import DataWaitMeter
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def build_model(config: RunConfig, corpus: tuple[str, ...]) -> TwoBranchModel:
-    """The two-branch model with registered encoders (text encoders may build vocabularies from `corpus`)."""
-    encoders = {}
-    for modality, spec in (("image", config.model.image_encoder), ("text", config.model.text_encoder)):
-        try:
-            encoders[modality] = ENCODERS.build(spec.name, spec.options, corpus=corpus)
-        except ConfigError as e:
-            raise ConfigError(f"model.{modality}_encoder: {e}") from e
-    return TwoBranchModel(
-        image_encoder=encoders["image"],
-        text_encoder=encoders["text"],
-        embed_dim=config.model.embed_dim,
-        shared_layers=config.model.shared_layers,
-        projection=config.model.projection,
-    )
-
-
-def learn_vocabulary(model: TwoBranchModel, captions: Sequence[str]) -> None:
-    """Shows a text encoder with a growing vocabulary the training captions of the stage it starts."""
-    if isinstance(model.text_encoder, GrowingVocabulary):
-        model.text_encoder.learn_vocabulary(captions)
-
-
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
-
-
-def versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        **{pkg: version(pkg) for pkg in ("torch", "torchvision", "avalanche-lib", "ccrbench")},
-    }
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo, else what `platform` knows)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict[str, Any]:
-    """What makes numbers comparable across machines: CPU, GPU, torch build and threads."""
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "platform": platform.platform(),
-        "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
-        "mkl": torch.backends.mkl.is_available(),
-        "mkldnn": torch.backends.mkldnn.is_available(),
-        "openmp": torch.backends.openmp.is_available(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_config": torch.__config__.show(),
-    }
 
 
 def write_results(
     out: Path,
     config: RunConfig,
+    config_dict: Mapping[str, Any],
     benchmark: RetrievalBenchmark,
     stages: list[dict],
     *,
     complete: bool,
-    timings: list[list[dict]] = (),
+    timings: Sequence[Sequence[dict]] = (),
     stage_seconds: Sequence[float] = (),
 ) -> dict:
     """Writes results.json and results.md (after every stage, so nothing computed is lost);
-    `timings`: per model, the evaluation's seconds per stage (`RetrievalMetrics.timings`);
-    `stage_seconds`: per stage, the wall seconds of its training and evaluation."""
-    results = {
-        "complete": complete,
-        "config": to_dict(config),
-        "seed": config.seed,
-        "ks": list(config.eval.ks),
-        "split": config.eval.split,
-        "versions": versions(),
-        "torch_threads": torch.get_num_threads(),
-        "machine": machine(),
-        "data_checksums": dict(benchmark.checksums),
-        **summarize(stages, benchmark.task_names),
-        "timings": list(timings),
-        "stage_seconds": list(stage_seconds),
-    }
-    write_atomic(out / "results.json", lambda f: json.dump(_json_safe(results), f, indent=1))
+    the record is `provenance.results_record`'s (`config_dict`: `to_dict(config)`)."""
+    results = results_record(
+        config, config_dict, benchmark, stages, complete=complete, timings=timings, stage_seconds=stage_seconds
+    )
+    write_atomic(out / "results.json", lambda f: json.dump(json_safe(results), f, indent=1))
     title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed}, {config.eval.split} split)" + ("" if complete else " - INCOMPLETE")
     write_atomic(out / "results.md", lambda f: f.write(markdown_report(results, title=title)))
     return results
-
-
-@dataclass
-class Learner:
-    """One model with its strategy, answering some retrieval directions."""
-
-    strategy: RetrievalTemplate
-    plugin: StrategyPlugin
-    metrics: RetrievalMetrics
-
-
-def refuse_batch_statistics(model: nn.Module) -> None:
-    """Raises ConfigError when the model trains BatchNorm running statistics: with several
-    processes each would keep its own (each sees only its part of the batch). They are refused
-    rather than converted to SyncBatchNorm, which torch runs on GPUs only, so a CPU and a
-    GPU launch would differ; GroupNorm has no running statistics to share."""
-    model.train()  # frozen BatchNorm layers (pretrained backbones) stay in eval mode
-    names = [name for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
-    if names:
-        raise ConfigError(
-            f"model: BatchNorm layers ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}) would keep different running "
-            f"statistics on each of the {distributed.world_size()} processes; use model.image_encoder.norm=group, freeze them, "
-            "or train on one process"
-        )
-
-
-def build_learner(
-    config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, directions: tuple[str, ...], progress: bool, **strategy_options: Any
-) -> Learner:
-    """Model, loss, optimizer, strategy plugin and evaluator for one model of the run (its
-    training curves go to `writer`, if any; the runner logs the evaluation)."""
-    model = build_model(config, benchmark.train_captions)
-    if distributed.world_size() > 1:
-        refuse_batch_statistics(model)
-    criterion = LOSSES.build(config.loss.name, config.loss.options)
-    if hasattr(criterion, "logit_parameters"):  # a learnable temperature becomes a model parameter
-        try:
-            model.add_logit_parameters(criterion.logit_parameters(model.pretrained_logits()))
-        except ValueError as e:
-            raise ConfigError(f"loss {config.loss.name!r}: {e}") from e
-    plugin = STRATEGIES.build(config.strategy.name, {**config.strategy.options, **strategy_options})
-    params = [p for m in (model, criterion) for p in m.parameters() if p.requires_grad]
-    # foreach on every device (PyTorch's default takes it on CUDA only): same values, bit for bit, fewer kernels
-    optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay, foreach=True)
-    metrics = RetrievalMetrics(
-        ks=config.eval.ks,
-        directions=directions,
-        reindex_budget=config.eval.reindex_budget,
-        reindex_rules=config.eval.reindex_rules,
-        reindex_probe=config.eval.reindex_probe,
-        seed=config.seed,
-    )
-    with warnings.catch_warnings():  # no Avalanche logger: the runner writes TensorBoard itself
-        warnings.filterwarnings("ignore", "No loggers specified")
-        evaluator = EvaluationPlugin(metrics)
-    strategy = RetrievalTemplate(
-        model=model,
-        optimizer=optimizer,
-        criterion=criterion,
-        train_mb_size=config.train.batch_size,
-        train_epochs=config.train.epochs,
-        eval_mb_size=config.eval.batch_size,
-        device=distributed.device(config.device),
-        plugins=[
-            plugin,
-            ProgressBar(enabled=progress),
-            DataWaitMeter(enabled=progress),
-            *([TrainingCurves(writer, prefix="" if len(directions) > 1 else f"{directions[0]} model/")] if writer is not None else []),
-        ],
-        evaluator=evaluator,
-        grad_clip=config.train.grad_clip,
-        num_workers=config.train.num_workers,
-        seed=config.seed,
-        precision=config.train.precision,
-    )
-    return Learner(strategy=strategy, plugin=plugin, metrics=metrics)
-
-
-def build_learners(config: RunConfig, benchmark: RetrievalBenchmark, writer: SummaryWriter | None, *, progress: bool) -> list[Learner]:
-    """One learner answering both directions; or, with `decoupled`, one per direction, each
-    protecting only its query branch (image for image->text, text for text->image)."""
-    if not config.decoupled:
-        return [build_learner(config, benchmark, writer, directions=DIRECTIONS, progress=progress)]
-    learners = []
-    for direction, branch in (("i2t", "image"), ("t2i", "text")):
-        seed_everything(config.seed)  # both models start from the same weights
-        learners.append(build_learner(config, benchmark, writer, directions=(direction,), progress=progress, branches=branch))
-    return learners
 
 
 def run(
@@ -308,10 +121,11 @@ def _run_locked(
     """The stages of the run; the processes other than the main one (no `writer`) only train."""
     main = distributed.is_main()
     learners = build_learners(config, benchmark, writer, progress=progress)
+    config_dict = to_dict(config)  # once: for TensorBoard, config.yaml and every results.json
     if main:
         if experiment:
-            log_experiment(writer, [to_dict(config)])
-        log_session_start(writer, to_dict(config))
+            log_experiment(writer, [config_dict])
+        log_session_start(writer, config_dict)
     if resumed:
         done = load_checkpoint(out, learners)
         stage_seconds = saved_stage_seconds(out)[:done] if main else []
@@ -319,7 +133,7 @@ def _run_locked(
         stage_seconds = []
         done = 0
         if main:
-            write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(to_dict(config), f, sort_keys=False))
+            write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(config_dict, f, sort_keys=False))
 
     test = {exp.task_label: exp for exp in benchmark.eval_stream(config.eval.split)}
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
@@ -339,7 +153,7 @@ def _run_locked(
         stages = merge_directions([learner.metrics.stages for learner in learners])
         stage_seconds.append(time.time() - start)
         write_results(
-            out, config, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners], stage_seconds=stage_seconds
+            out, config, config_dict, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners], stage_seconds=stage_seconds
         )
         if index == done:
             log_layout(writer, stages[-1])
@@ -355,7 +169,7 @@ def _run_locked(
     if not main:
         return distributed.from_main(None)
     timings = [learner.metrics.timings for learner in learners]
-    results = write_results(out, config, benchmark, stages, complete=True, timings=timings, stage_seconds=stage_seconds)
+    results = write_results(out, config, config_dict, benchmark, stages, complete=True, timings=timings, stage_seconds=stage_seconds)
     log_final(writer, results)
     log_session_end(writer)
     return distributed.from_main(results)

@@ -1,1 +1,1 @@
-"""Example strategy plugins kept outside the package (see CONTRIBUTING.md)."""
+"""Example plugins kept outside the package: a strategy, a benchmark, an encoder (see CONTRIBUTING.md)."""

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge
 from torch import Tensor
 
 from ccrbench.strategies import StrategyPlugin
@@ -23,7 +24,7 @@ class L2Anchor(StrategyPlugin):
         branches: the branch held back: "both", "image" or "text".
     """
 
-    def __init__(self, *, lam: float = 0.01, branches: Literal["both", "image", "text"] = "both") -> None:
+    def __init__(self, *, lam: Annotated[float, Ge(0)] = 0.01, branches: Literal["both", "image", "text"] = "both") -> None:
         super().__init__()
         self.lam = lam
         self.branches = branches

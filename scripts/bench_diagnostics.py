@@ -27,8 +27,8 @@ from ccrbench.evaluation.diagnostics import stage_diagnostics
 from ccrbench.evaluation.protocol import TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
 from ccrbench.evaluation.reindexing import BudgetedIndexes
 from ccrbench.registry import BENCHMARKS
-from ccrbench.runner import build_model, seed_everything
-from ccrbench.strategies.template import RetrievalCollate
+from ccrbench.build import build_model, seed_everything
+from ccrbench.training.template import RetrievalCollate
 
 
 def embed_test_sets(config_path: str) -> tuple[dict[int, TaskEmbeddings], Callable[[], object]]:

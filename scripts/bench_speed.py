@@ -55,7 +55,7 @@ TIMED_DEMO = """
 import json, sys, time
 import ccrbench.runner as runner
 from ccrbench.cli import main
-from ccrbench.strategies.template import RetrievalTemplate
+from ccrbench.training.template import RetrievalTemplate
 spent = {"train": 0.0, "eval": 0.0, "examples": 0.0}
 def timed(fn, key):
     def wrapper(*args, **kwargs):
@@ -81,8 +81,8 @@ def loop_vs_bare(repeats: int, overrides: list[str]) -> list[str]:
 
     from ccrbench.config import load_config
     from ccrbench.registry import BENCHMARKS
-    from ccrbench.runner import build_learner, seed_everything
-    from ccrbench.strategies.template import RetrievalCollate
+    from ccrbench.build import build_learner, seed_everything
+    from ccrbench.training.template import RetrievalCollate
 
     config = load_config(str(DEMO), [*overrides, "train.epochs=1"])
     seed_everything(0)

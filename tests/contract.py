@@ -3,7 +3,8 @@
 import inspect
 import typing
 
-from ccrbench.registry import Registry, _arg_docs
+from ccrbench.docstrings import arg_docs
+from ccrbench.registry import Registry
 
 
 def assert_documented_keyword_keys(registry: Registry, name: str) -> tuple[dict, dict]:
@@ -15,6 +16,6 @@ def assert_documented_keyword_keys(registry: Registry, name: str) -> tuple[dict,
     keys = registry.parameters(name)
     hints = typing.get_type_hints(obj.__init__ if inspect.isclass(obj) else obj)
     assert not [k for k in keys if k not in hints], "every config key needs a type hint"
-    docs = _arg_docs(inspect.getdoc(obj) or "")
+    docs = arg_docs(inspect.getdoc(obj) or "")
     assert not [k for k in keys if not docs.get(k)], "every config key needs an entry under Args: in the docstring"
     return keys, docs

@@ -46,7 +46,7 @@ def one_step() -> dict[str, Any]:
     from ccrbench.config import load_config
     from ccrbench.evaluation.protocol import DIRECTIONS
     from ccrbench.registry import BENCHMARKS
-    from ccrbench.runner import build_learner, seed_everything
+    from ccrbench.build import build_learner, seed_everything
     from ccrbench.strategies.regularization import importance_mode, mas_importance
 
     config = load_config(None, STEP)

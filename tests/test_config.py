@@ -1,9 +1,10 @@
 import dataclasses
+import re
 
 import pytest
 
 from ccrbench.config import RunConfig, apply_overrides, from_dict, load_benchmark, load_config, to_dict
-from ccrbench.registry import ConfigError
+from ccrbench.registry import STRATEGIES, ConfigError
 
 
 def test_defaults_are_fully_resolved():
@@ -99,3 +100,28 @@ def test_load_benchmark_checks_the_benchmark_section_only(tmp_path):
         load_benchmark(path, ["benchmark.train_imagez=5"])
     with pytest.raises(ConfigError, match=r"c.yaml: unknown key\(s\) trian; valid keys: seed"):
         load_benchmark(path, ["trian.epochs=1"])
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"strategy": {"name": "ewc", "lam": -1}}, "strategy.lam: must be >= 0, got -1"),
+        ({"strategy": {"name": "replay", "memory_size": -5}}, "strategy.memory_size: must be >= 0, got -5"),
+        ({"strategy": {"name": "mas", "decay": 1.5}}, "strategy.decay: must be <= 1, got 1.5"),
+        ({"loss": {"name": "infonce", "temperature": 0}}, "loss.temperature: must be > 0, got 0"),
+        ({"loss": {"name": "infonce", "temperature": "hot"}}, "loss.temperature: expected float | one of 'pretrained', got 'hot'"),
+        ({"eval": {"reindex_budget": [2.5]}}, "eval.reindex_budget[0]: must be <= 1, got 2.5"),
+        ({"model": {"image_encoder": {"name": "small_cnn", "dropout": 1.0}}}, "model.image_encoder.dropout: must be < 1, got 1.0"),
+        ({"seed": -1}, "seed: must be >= 0, got -1"),
+    ],
+)
+def test_every_numeric_option_has_its_limits(data, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_dict(data)
+
+
+def test_options_are_checked_at_load_and_built_as_loaded():
+    config = from_dict({"strategy": {"name": "ewc", "lam": "1e2", "importance_batches": 3}})
+    assert dict(config.strategy.options) == {"lam": 100.0, "branches": "both", "decay": 1.0, "importance_batches": 3}
+    plugin = STRATEGIES.build(config.strategy.name, config.strategy.options)
+    assert (plugin.lam, plugin.importance_batches) == (100.0, 3)

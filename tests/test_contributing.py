@@ -8,17 +8,24 @@ import pytest
 import torch
 
 from ccrbench.cli import main
+from ccrbench.models.base import ImageEncoder
+from ccrbench.options import check_options
+from ccrbench.registry import BENCHMARKS, ENCODERS, ConfigError
 from ccrbench.suite import expand_suite
+from example_plugins.my_benchmark import colour_squares
+from example_plugins.my_encoder import PooledPixels
 from example_plugins.my_plugin import L2Anchor, l2_distance
-from tests.strategies.test_template import tiny_strategy
+from tests.contract import assert_documented_keyword_keys
+from tests.training.test_template import tiny_strategy
 from tests.tiny import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "CONTRIBUTING.md").read_text()
 
 
-def test_the_guides_example_is_the_tested_file():
-    source = (ROOT / "example_plugins" / "my_plugin.py").read_text()
+@pytest.mark.parametrize("example", ["my_plugin.py", "my_benchmark.py", "my_encoder.py"])
+def test_the_guides_examples_are_the_tested_files(example):
+    source = (ROOT / "example_plugins" / example).read_text()
     assert f"```python\n{source}```" in GUIDE
 
 
@@ -63,3 +70,36 @@ def test_the_example_anchors_after_each_task_and_holds_the_weights_back():
         return float(l2_distance(strategy.model.branch_parameters("image"), anchors))
 
     assert drift_in_second_task(100.0) < drift_in_second_task(0.0)
+
+
+def documented_run(section, tmp_path, *, drop=(), extra=()):
+    """Runs the `ccrbench run` command of `section` of the guide on tiny settings (TINY, less the
+    items that start with one of `drop`, plus `extra`); returns its results."""
+    text = GUIDE[GUIDE.index(f"# {section}") :].replace("\\\n", " ")
+    command = re.search(r"ccrbench run (.*?)--out", text, re.S).group(1).split()
+    tiny = [a for item in [*TINY, *extra] if not item.startswith(drop) for a in ("--set", item)]
+    assert main(["run", "--quiet", *command, *tiny, "--out", str(tmp_path)]) == 0
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_the_documented_benchmark_runs_and_keeps_the_benchmark_contract(tmp_path):
+    name = "example_plugins.my_benchmark:colour_squares"
+    assert_documented_keyword_keys(BENCHMARKS, name)
+    results = documented_run("Contributing a benchmark", tmp_path)
+    assert results["complete"] and results["config"]["benchmark"]["name"] == name
+    assert results["config"]["benchmark"]["train_images"] == 24  # TINY's, after the guide's 100
+    bm = colour_squares(train_images=3, test_images=2)
+    assert bm.task_names == ("warm", "cool") and [exp.task_label for exp in bm.test_stream] == [0, 1]
+    ids = [bm.test_stream[t].dataset[i][2] for t in range(2) for i in range(2)]
+    assert len(set(ids)) == 4  # unique image ids across tasks
+    with pytest.raises(ConfigError, match="image_size: must be >= 8, got 4"):
+        check_options(colour_squares, {"image_size": 4}, where="benchmark")
+
+
+def test_the_documented_encoder_runs_and_keeps_the_encoder_protocol(tmp_path):
+    name = "example_plugins.my_encoder:PooledPixels"
+    assert_documented_keyword_keys(ENCODERS, name)
+    encoder = PooledPixels(grid=2, output_dim=5)
+    assert isinstance(encoder, ImageEncoder) and encoder(torch.rand(3, 3, 16, 16)).shape == (3, 5)
+    results = documented_run("Contributing an encoder", tmp_path, drop=("model.image_encoder",), extra=["benchmark.tasks=[blocks, curves]"])
+    assert results["complete"] and results["config"]["model"]["image_encoder"] == {"name": name, "grid": 8, "output_dim": 64}

@@ -108,7 +108,7 @@ def test_batch_norm_is_refused_on_several_processes(monkeypatch):
     from ccrbench.config import load_config
     from ccrbench.evaluation.protocol import DIRECTIONS
     from ccrbench.registry import BENCHMARKS
-    from ccrbench.runner import build_learner
+    from ccrbench.build import build_learner
 
     config = load_config(None, [*TINY, "model.image_encoder.norm=batch"])
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)

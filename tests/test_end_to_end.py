@@ -95,7 +95,7 @@ def test_list(capsys, details):
 def test_decoupled_pair_answers_one_direction_each(tmp_path):
     from ccrbench.benchmarks.shapes import shapes_benchmark
     from ccrbench.config import apply_overrides, from_dict
-    from ccrbench.runner import build_learners
+    from ccrbench.build import build_learners
 
     config = from_dict(apply_overrides({}, [*TINY, "strategy=ewc", "decoupled=true"]))
     bm = shapes_benchmark(**config.benchmark.options)

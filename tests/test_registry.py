@@ -1,7 +1,8 @@
 import pytest
 
 import ccrbench  # noqa: F401 - fills the registries
-from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry, describe
+from ccrbench.docstrings import describe
+from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigError, Registry
 
 
 def test_duplicate_names_are_errors():

@@ -1,6 +1,6 @@
 import json
 
-import ccrbench.strategies.template as template
+import ccrbench.training.template as template
 from ccrbench.cli import main
 from tests.tiny import TINY, interrupt_training
 

@@ -23,7 +23,7 @@ def run_args(out, *extra, flags=()):
 def interrupt_training(monkeypatch, *, at_call: int):
     """Makes the `at_call`-th `RetrievalTemplate.train` call raise KeyboardInterrupt (a crash or a
     Ctrl-C in the middle of a run); returns a function that restores normal training."""
-    import ccrbench.strategies.template as template
+    import ccrbench.training.template as template
 
     real_train = template.RetrievalTemplate.train
     calls = []

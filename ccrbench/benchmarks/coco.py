@@ -49,9 +49,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, refuse_repeated, require_file, under
 from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
@@ -320,15 +321,15 @@ def secoco(
     root: str = "data/coco",
     year: Literal[2014, 2017] = 2014,
     karpathy_split: str = "",
-    test_size: int | Literal["all"] = 1000,
-    val_fraction: float = 0.05,
-    split_seed: int = 0,
+    test_size: Annotated[int, Ge(1)] | Literal["all"] = 1000,
+    val_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.05,
+    split_seed: Annotated[int, Ge(0)] = 0,
     tasks: tuple[tuple[str, ...], ...] = DEFAULT_TASKS,
     task_names: tuple[str, ...] = DEFAULT_TASK_NAMES,
-    captions_per_image: int = 5,
+    captions_per_image: Annotated[int, Ge(1)] = 5,
     mode: Literal["images", "features"] = "images",
     features_dir: str = "features",
-    image_size: int = 224,
+    image_size: Annotated[int, Ge(1)] = 224,
     on_bad_image: Literal["fail", "skip"] = "fail",
 ) -> TaskData:
     """SeCOCO: MS-COCO split into tasks by groups of supercategories (see the module doc).
@@ -355,12 +356,6 @@ def secoco(
             feature row): "fail" stops with an error naming it, "skip" leaves it out and counts it.
     """
     base = Path(root).expanduser()
-    if captions_per_image < 1:
-        raise ConfigError(f"secoco.captions_per_image: expected at least 1, got {captions_per_image}")
-    if test_size != "all" and test_size < 1:
-        raise ConfigError(f"secoco.test_size: expected a positive number of images or 'all', got {test_size}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"secoco.val_fraction: expected a number between 0 and 1, got {val_fraction}")
     _check_tasks(tasks, task_names)
     excluded = Exclusions()
     if karpathy_split:

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from annotated_types import Ge, MinLen
+from annotated_types import Ge, Interval, MinLen
 from PIL import Image, ImageDraw
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, TensorImages, make_benchmark
@@ -321,9 +321,9 @@ def shapes_benchmark(
     train_images: Annotated[int, Ge(1)] = 1000,
     test_images: Annotated[int, Ge(1)] = 500,
     val_images: Annotated[int, Ge(1)] | None = None,
-    image_size: int = 64,
-    colour_shift: float = 0.5,
-    seed: int = 0,
+    image_size: Annotated[int, Ge(1)] = 64,
+    colour_shift: Annotated[float, Interval(ge=0, le=1)] = 0.5,
+    seed: Annotated[int, Ge(0)] = 0,
 ) -> RetrievalBenchmark:
     """Built-in benchmark: one task per shape domain, no download needed.
 

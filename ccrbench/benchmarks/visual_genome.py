@@ -43,9 +43,10 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.coco import read_karpathy
 from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, refuse_repeated, require_file, under
@@ -258,14 +259,14 @@ def sevige(
     *,
     root: str = "data/vg",
     tasks: tuple[str, ...] = tuple(DOMAINS),
-    captions_per_image: int = 5,
-    test_fraction: float = 0.1,
-    val_fraction: float = 0.1,
-    split_seed: int = 0,
+    captions_per_image: Annotated[int, Ge(1)] = 5,
+    test_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.1,
+    val_fraction: Annotated[float, Interval(gt=0, lt=1)] = 0.1,
+    split_seed: Annotated[int, Ge(0)] = 0,
     exclude_coco_test: str = "",
     mode: Literal["images", "features"] = "images",
     features_dir: str = "features",
-    image_size: int = 224,
+    image_size: Annotated[int, Ge(1)] = 224,
     on_bad_image: Literal["fail", "skip"] = "fail",
 ) -> TaskData:
     """SeViGe: Visual Genome split into animals / vehicles / clothes (see the module doc).
@@ -291,11 +292,7 @@ def sevige(
     unknown = [t for t in tasks if t not in DOMAINS]
     if unknown or not tasks or len(set(tasks)) != len(tasks):
         raise ConfigError(f"sevige.tasks: expected distinct domains from {', '.join(DOMAINS)}, got {list(tasks)}")
-    if captions_per_image < 1:
-        raise ConfigError(f"sevige.captions_per_image: expected at least 1, got {captions_per_image}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"sevige.test_fraction: expected a number between 0 and 1, got {test_fraction}")
-    if not 0.0 < val_fraction < 1.0 - test_fraction:
+    if val_fraction >= 1.0 - test_fraction:
         raise ConfigError(
             f"sevige.val_fraction: expected a number between 0 and 1 - test_fraction ({1 - test_fraction:g}), got {val_fraction}"
         )

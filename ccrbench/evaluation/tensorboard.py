@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from avalanche.core import SupervisedPlugin
 from google.protobuf import struct_pb2
 from PIL import Image, ImageDraw, ImageFont
 from tensorboard.compat.proto.summary_pb2 import Summary
@@ -281,36 +280,6 @@ def log_session_start(writer: SummaryWriter, config: dict[str, Any]) -> None:
 def log_session_end(writer: SummaryWriter) -> None:
     info = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
     _write_hparams(writer, hparams_metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=info))
-
-
-# ----------------------------------------------------------------------------- training curves
-class TrainingCurves(SupervisedPlugin):
-    """Logs the training loss, each penalty term (`strategy.loss_terms`) and the learning
-    rate every `every` iterations, at step = training iterations so far.
-
-    Args:
-        writer: where to log.
-        prefix: tag prefix after `train/` (e.g. "i2t model/" for one of a decoupled pair).
-        every: log every this many iterations (the first one included).
-    """
-
-    def __init__(self, writer: SummaryWriter, *, prefix: str = "", every: int = 10) -> None:
-        super().__init__()
-        self.writer = writer
-        self.prefix = f"train/{prefix}"
-        self.every = every
-
-    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
-        strategy.loss_terms.clear()
-
-    def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
-        step = strategy.clock.train_iterations
-        if step % self.every:
-            return
-        self.writer.add_scalar(f"{self.prefix}loss/total", strategy.loss.item(), step)
-        for name, value in strategy.loss_terms.items():
-            self.writer.add_scalar(f"{self.prefix}loss/{name}", float(value), step)
-        self.writer.add_scalar(f"{self.prefix}lr", strategy.optimizer.param_groups[0]["lr"], step)
 
 
 # ----------------------------------------------------------------------------- retrieval examples

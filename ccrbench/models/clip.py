@@ -10,10 +10,11 @@ processor and its tokenizer). Each tower keeps the model's `logit_scale` (and Si
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from ccrbench.models.hf_text import load_pretrained
@@ -96,7 +97,7 @@ class CLIPImageEncoder(CLIPTower):
 
     modality = "image"
 
-    def __init__(self, *, model: str = DEFAULT_MODEL, freeze: bool = False, train_top_blocks: int | None = None) -> None:
+    def __init__(self, *, model: str = DEFAULT_MODEL, freeze: bool = False, train_top_blocks: Annotated[int, Ge(0)] | None = None) -> None:
         super().__init__()
         from transformers import AutoImageProcessor  # slow import: only when used
 
@@ -136,7 +137,7 @@ class CLIPTextEncoder(CLIPTower):
     modality = "text"
 
     def __init__(
-        self, *, model: str = DEFAULT_MODEL, freeze: bool = False, train_top_blocks: int | None = None, max_length: int = 77
+        self, *, model: str = DEFAULT_MODEL, freeze: bool = False, train_top_blocks: Annotated[int, Ge(0)] | None = None, max_length: Annotated[int, Ge(1)] = 77
     ) -> None:
         super().__init__()
         from transformers import AutoTokenizer  # slow import: only when used

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from ccrbench.registry import ConfigError, register_encoder
@@ -23,10 +26,15 @@ class FeatureMLP(nn.Module):
 
     modality = "image"
 
-    def __init__(self, *, input_dim: int = 512, hidden_dim: int = 1024, output_dim: int = 1024, layers: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        input_dim: Annotated[int, Ge(1)] = 512,
+        hidden_dim: Annotated[int, Ge(1)] = 1024,
+        output_dim: Annotated[int, Ge(1)] = 1024,
+        layers: Annotated[int, Ge(1)] = 2,
+    ) -> None:
         super().__init__()
-        if layers < 1:
-            raise ConfigError(f"feature_mlp.layers: expected at least 1, got {layers}")
         widths = [input_dim] + [hidden_dim] * (layers - 1) + [output_dim]
         blocks: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from ccrbench.models.hub import OFFLINE_VARIABLES, hf_cache_dir, offline
@@ -89,7 +90,7 @@ class HFTextEncoder(nn.Module):
     modality = "text"
 
     def __init__(
-        self, *, model: str = "minilm", pooling: Literal["mean", "cls"] = "mean", freeze: bool = False, max_length: int = 64
+        self, *, model: str = "minilm", pooling: Literal["mean", "cls"] = "mean", freeze: bool = False, max_length: Annotated[int, Ge(1)] = 64
     ) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer  # slow import: only when used

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from ccrbench.registry import register_encoder
@@ -46,9 +47,9 @@ class SmallCNN(nn.Module):
     def __init__(
         self,
         *,
-        width: int = 16,
-        output_dim: int = 512,
-        dropout: float = 0.0,
+        width: Annotated[int, Ge(1)] = 16,
+        output_dim: Annotated[int, Ge(1)] = 512,
+        dropout: Annotated[float, Interval(ge=0, lt=1)] = 0.0,
         norm: Literal["group", "batch"] = "group",
         strided_first: bool = False,
     ) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt
 from torch import Tensor, nn
 
 from ccrbench.registry import register_loss
@@ -119,7 +120,7 @@ class MaxHingeLoss(nn.Module):
             hardest negative (0: hardest negative from the start, plain VSE++).
     """
 
-    def __init__(self, *, margin: float = 0.2, warmup_steps: int = 0) -> None:
+    def __init__(self, *, margin: Annotated[float, Ge(0)] = 0.2, warmup_steps: Annotated[int, Ge(0)] = 0) -> None:
         super().__init__()
         self.margin = margin
         self.warmup_steps = warmup_steps
@@ -140,7 +141,7 @@ class SumHingeLoss(nn.Module):
         margin: the hinge margin.
     """
 
-    def __init__(self, *, margin: float = 0.2) -> None:
+    def __init__(self, *, margin: Annotated[float, Ge(0)] = 0.2) -> None:
         super().__init__()
         self.margin = margin
 
@@ -213,7 +214,7 @@ class InfoNCELoss(ScaledLoss):
             parameter of the model (`logit_scale`).
     """
 
-    def __init__(self, *, temperature: float | Literal["pretrained"] = 0.07, learnable: bool = False) -> None:
+    def __init__(self, *, temperature: Annotated[float, Gt(0)] | Literal["pretrained"] = 0.07, learnable: bool = False) -> None:
         super().__init__(temperature=temperature, bias=None, learnable=learnable)
         if temperature != "pretrained":
             self.logit_parameters({})  # a fixed temperature is a buffer from the start
@@ -238,7 +239,7 @@ class SigLIPLoss(ScaledLoss):
     """
 
     def __init__(
-        self, *, temperature: float | Literal["pretrained"] = 0.1, bias: float | Literal["pretrained"] = -10.0, learnable: bool = True
+        self, *, temperature: Annotated[float, Gt(0)] | Literal["pretrained"] = 0.1, bias: float | Literal["pretrained"] = -10.0, learnable: bool = True
     ) -> None:
         super().__init__(temperature=temperature, bias=bias, learnable=learnable)
         if "pretrained" not in (temperature, bias):
@@ -260,7 +261,7 @@ class BarlowTwinsLoss(nn.Module):
             Barlow Twins paper.
     """
 
-    def __init__(self, *, lambda_offdiag: float = 5e-3) -> None:
+    def __init__(self, *, lambda_offdiag: Annotated[float, Ge(0)] = 5e-3) -> None:
         super().__init__()
         self.lambda_offdiag = lambda_offdiag
 

@@ -8,9 +8,11 @@ offline (`CCRBENCH_OFFLINE=1` or `HF_HUB_OFFLINE=1`) only the cached file is rea
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import torchvision
+from annotated_types import Ge
 from torch import Tensor, nn
 
 from ccrbench.models.hub import OFFLINE_VARIABLES, offline
@@ -82,7 +84,7 @@ class ResNetEncoder(nn.Module):
     modality = "image"
     arch = "resnet18"
 
-    def __init__(self, *, weights: str | None = None, freeze: bool = False, train_top_blocks: int | None = None) -> None:
+    def __init__(self, *, weights: str | None = None, freeze: bool = False, train_top_blocks: Annotated[int, Ge(0)] | None = None) -> None:
         super().__init__()
         if train_top_blocks is not None and not 0 <= train_top_blocks <= len(STAGES):
             raise ConfigError(f"{self.arch}.train_top_blocks: expected 0 to {len(STAGES)}, got {train_top_blocks}")

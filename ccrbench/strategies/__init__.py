@@ -2,6 +2,5 @@
 
 from ccrbench.strategies import compatible, ewc, finetune, joint, joint_no_ctnp, lwf, mas, replay  # noqa: F401
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalTemplate
 
-__all__ = ["RetrievalTemplate", "StrategyPlugin"]
+__all__ = ["StrategyPlugin"]

@@ -22,9 +22,10 @@ queries away. With `branches: image` or `text` only that modality's queries are 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge, Gt
 from torch import Tensor
 
 from ccrbench.distributed import gather_with_grad
@@ -56,7 +57,13 @@ class Compatible(LwF):
             old caption embeddings) or "text" (caption queries over the old image embeddings).
     """
 
-    def __init__(self, *, lam: float = 0.1, temperature: float = 0.07, branches: Literal["both", "image", "text"] = "both") -> None:
+    def __init__(
+        self,
+        *,
+        lam: Annotated[float, Ge(0)] = 0.1,
+        temperature: Annotated[float, Gt(0)] = 0.07,
+        branches: Literal["both", "image", "text"] = "both",
+    ) -> None:
         super().__init__(lam=lam, temperature=temperature)
         self.branches = branches
 
@@ -73,4 +80,4 @@ class Compatible(LwF):
             for modality, (new, old, database) in pairs.items()
             if self.branches in ("both", modality)
         ]
-        strategy.loss = strategy.loss + self.lam * sum(terms)
+        self.add_loss_term(strategy, "compatibility", self.lam * sum(terms))

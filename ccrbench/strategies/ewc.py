@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from annotated_types import Ge
 
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.regularization import Params, WeightRegularizer, ewc_importance
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.training.template import RetrievalBatch
 
 
 @register_strategy("ewc")
+@dataclass(kw_only=True, eq=False)
 class EWC(WeightRegularizer):
     """Elastic Weight Consolidation: Omega = mean squared gradient of the retrieval loss.
 
@@ -21,15 +25,7 @@ class EWC(WeightRegularizer):
         importance_batches: training mini-batches used for the Fisher (0: all).
     """
 
-    def __init__(
-        self,
-        *,
-        lam: float = 1000.0,
-        branches: Literal["both", "image", "text"] = "both",
-        decay: float = 1.0,
-        importance_batches: int = 0,
-    ) -> None:
-        super().__init__(lam=lam, branches=branches, decay=decay, importance_batches=importance_batches)
+    lam: Annotated[float, Ge(0)] = 1000.0
 
     def importance(self, strategy: Any, params: Params, batches: Iterable[RetrievalBatch]) -> Params:
         return ewc_importance(strategy.model, strategy._criterion, params, batches)

@@ -16,10 +16,11 @@ every process (`gather_with_grad`), as for the retrieval loss.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
+from annotated_types import Ge, Gt
 from torch import Tensor, nn
 
 from ccrbench.distributed import gather_with_grad
@@ -71,7 +72,9 @@ class LwF(StrategyPlugin):
             pair from every row and column before the softmax, as Mod-X).
     """
 
-    def __init__(self, *, lam: float = 0.1, temperature: float = 0.07, offdiagonal_only: bool = False) -> None:
+    def __init__(
+        self, *, lam: Annotated[float, Ge(0)] = 0.1, temperature: Annotated[float, Gt(0)] = 0.07, offdiagonal_only: bool = False
+    ) -> None:
         super().__init__()
         self.lam = lam
         self.temperature = temperature

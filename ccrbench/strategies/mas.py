@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from annotated_types import Ge
 
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.regularization import Params, WeightRegularizer, mas_importance
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.training.template import RetrievalBatch
 
 
 @register_strategy("mas")
+@dataclass(kw_only=True, eq=False)
 class MAS(WeightRegularizer):
     """Memory Aware Synapses: Omega = mean |d ||f(x)||^2 / d theta| over both branches' outputs.
 
@@ -21,15 +25,7 @@ class MAS(WeightRegularizer):
         importance_batches: training mini-batches used for the importances (0: all).
     """
 
-    def __init__(
-        self,
-        *,
-        lam: float = 0.3,
-        branches: Literal["both", "image", "text"] = "both",
-        decay: float = 1.0,
-        importance_batches: int = 0,
-    ) -> None:
-        super().__init__(lam=lam, branches=branches, decay=decay, importance_batches=importance_batches)
+    lam: Annotated[float, Ge(0)] = 0.3
 
     def importance(self, strategy: Any, params: Params, batches: Iterable[RetrievalBatch]) -> Params:
         return mas_importance(strategy.model, params, batches)

@@ -14,18 +14,21 @@ statistic (the square or the absolute value) is taken, so every process holds th
 one-process importances.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: a dataclass subclass's __init__ (EWC's, MAS's) carries
+# these fields' types, which must be objects, not strings to be resolved in another module.
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge, Interval
 from torch import Tensor, nn
 
 from ccrbench.distributed import average_gradients, gather_with_grad
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalBatch, global_loss
+from ccrbench.training.template import RetrievalBatch, global_loss
 
 Params = dict[str, Tensor]
 
@@ -111,10 +114,12 @@ def importance_mode(*modules: nn.Module) -> Iterator[None]:
             rnn.dropout = dropout
 
 
+@dataclass(kw_only=True, eq=False)
 class WeightRegularizer(StrategyPlugin):
     """Quadratic penalty towards the parameters of previous tasks, weighted by importance.
 
-    Subclasses define `importance(strategy, params, batches)`.
+    Subclasses are dataclasses too: they define `importance(strategy, params, batches)` and
+    redeclare `lam` with their default.
 
     Args:
         lam: penalty strength lambda.
@@ -125,14 +130,13 @@ class WeightRegularizer(StrategyPlugin):
             importances (0: all of them).
     """
 
-    def __init__(
-        self, *, lam: float, branches: Literal["both", "image", "text"] = "both", decay: float = 1.0, importance_batches: int = 0
-    ) -> None:
+    lam: Annotated[float, Ge(0)]
+    branches: Literal["both", "image", "text"] = "both"
+    decay: Annotated[float, Interval(ge=0, le=1)] = 1.0
+    importance_batches: Annotated[int, Ge(0)] = 0
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.lam = lam
-        self.branches = branches
-        self.decay = decay
-        self.importance_batches = importance_batches
         self.importances: Params | None = None
         self.anchors: Params | None = None
 

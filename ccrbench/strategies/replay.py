@@ -14,15 +14,16 @@ split between them like its new pairs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge
 from torch.utils.data import DataLoader
 
 from ccrbench.distributed import shard
 from ccrbench.registry import register_strategy
 from ccrbench.strategies.base import StrategyPlugin
-from ccrbench.strategies.template import RetrievalBatch
+from ccrbench.training.template import RetrievalBatch
 
 Item = tuple[Any, ...]  # (image, caption, image_id, task)
 
@@ -105,7 +106,11 @@ class Replay(StrategyPlugin):
     """
 
     def __init__(
-        self, *, memory_size: int = 1000, policy: Literal["reservoir", "task_balanced"] = "reservoir", replay_per_batch: int = 64
+        self,
+        *,
+        memory_size: Annotated[int, Ge(0)] = 1000,
+        policy: Literal["reservoir", "task_balanced"] = "reservoir",
+        replay_per_batch: Annotated[int, Ge(0)] = 64,
     ) -> None:
         super().__init__()
         self.memory_size = memory_size

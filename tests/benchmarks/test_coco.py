@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from ccrbench.benchmarks.files.tasks import NO_TASK
 from ccrbench.cli import main
 from ccrbench.models.features import FeatureMLP
 from ccrbench.models.image import SmallCNN
+from ccrbench.options import check_options
 from ccrbench.registry import BENCHMARKS, ConfigError
 from tests.benchmarks.minidata import coco_caption, coco_file, write_config
 
@@ -109,14 +111,26 @@ def test_registered_benchmark_gives_avalanche_streams(coco_root):
         ({"tasks": [["animal"], ["animal", "food"]], "task_names": ["a", "b"]}, "'animal' is in groups 0 and 1"),
         ({"tasks": [["animal"], ["food"]]}, "3 names for 2 task groups"),
         ({"tasks": [["animal"], []], "task_names": ["a", "b"]}, r"tasks\[1\]: an empty group"),
-        ({"test_size": 0}, "test_size: expected a positive number"),
-        ({"captions_per_image": 0}, "captions_per_image: expected at least 1"),
-        ({"val_fraction": 1.0}, "val_fraction: expected a number between 0 and 1"),
     ],
 )
 def test_bad_options_are_clear_errors(coco_root, options, message):
     with pytest.raises(ConfigError, match=message):
         load(coco_root, **options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"test_size": 0}, "secoco.test_size: must be >= 1, got 0"),
+        ({"test_size": "some"}, "secoco.test_size: expected int | one of 'all', got 'some'"),
+        ({"captions_per_image": 0}, "secoco.captions_per_image: must be >= 1, got 0"),
+        ({"val_fraction": 1.0}, "secoco.val_fraction: must be < 1, got 1.0"),
+        ({"val_fraction": 0}, "secoco.val_fraction: must be > 0, got 0"),
+    ],
+)
+def test_options_out_of_their_limits_are_refused_at_load(options, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_options(secoco, options, where="secoco")
 
 
 def test_missing_file_names_it_and_where_it_was_looked_for(coco_root):

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -6,6 +7,7 @@ from ccrbench.benchmarks.files.reading import DataError
 from ccrbench.benchmarks.files.tasks import NO_TASK
 from ccrbench.benchmarks.visual_genome import DOMAINS, mentions, object_domains, sevige, split_of
 from ccrbench.cli import main
+from ccrbench.options import check_options
 from ccrbench.registry import ConfigError
 from tests.benchmarks.minidata import VG_DOMAIN, vg_expected_captions, write_config
 
@@ -100,14 +102,25 @@ def test_coco_test_images_can_be_left_out(vg_root):
     [
         ({"tasks": ["animals", "plants"]}, "expected distinct domains from animals, vehicles, clothes"),
         ({"tasks": ["animals", "animals"]}, "expected distinct domains"),
-        ({"test_fraction": 1.0}, "test_fraction: expected a number between 0 and 1"),
         ({"val_fraction": 0.7}, r"val_fraction: expected a number between 0 and 1 - test_fraction \(0.6\)"),
-        ({"captions_per_image": 0}, "captions_per_image: expected at least 1"),
     ],
 )
 def test_bad_options_are_clear_errors(vg_root, options, message):
     with pytest.raises(ConfigError, match=message):
         load(vg_root, **options)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"test_fraction": 1.0}, "sevige.test_fraction: must be < 1, got 1.0"),
+        ({"val_fraction": 0.0}, "sevige.val_fraction: must be > 0, got 0.0"),
+        ({"captions_per_image": 0}, "sevige.captions_per_image: must be >= 1, got 0"),
+    ],
+)
+def test_options_out_of_their_limits_are_refused_at_load(options, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_options(sevige, options, where="sevige")
 
 
 def test_missing_and_malformed_files(vg_root):

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from ccrbench.cli import main
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.registry import ENCODERS, LOSSES, ConfigError
-from ccrbench.runner import build_model, run
+from ccrbench.build import build_model
+from ccrbench.runner import run
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
 

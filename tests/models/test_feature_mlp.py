@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from ccrbench.models.features import FeatureMLP
+from ccrbench.options import check_options
 from ccrbench.registry import ENCODERS, ConfigError
 
 
@@ -21,7 +22,7 @@ def test_registered_as_an_image_encoder():
 
 
 def test_bad_input_is_a_clear_error():
-    with pytest.raises(ConfigError, match="layers: expected at least 1"):
-        FeatureMLP(layers=0)
+    with pytest.raises(ConfigError, match="feature_mlp.layers: must be >= 1, got 0"):
+        check_options(FeatureMLP, {"layers": 0}, where="feature_mlp")
     with pytest.raises(ConfigError, match=r"expects features \[N, 6\], got \(2, 3, 8, 8\).*input_dim"):
         FeatureMLP(input_dim=6)(torch.rand(2, 3, 8, 8))

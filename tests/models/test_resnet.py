@@ -68,7 +68,7 @@ def test_train_top_blocks_trains_only_the_top_stages(top):
 def test_the_optimizer_gets_only_the_trainable_parameters(tmp_path):
     from ccrbench.benchmarks.shapes import shapes_benchmark
     from ccrbench.config import from_dict
-    from ccrbench.runner import build_learner
+    from ccrbench.build import build_learner
 
     config = from_dict(
         {

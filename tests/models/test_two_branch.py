@@ -9,7 +9,7 @@ from ccrbench.config import from_dict
 from ccrbench.tokens import TokenBatch
 from ccrbench.models.two_branch import TwoBranchModel, projection_head
 from ccrbench.registry import ConfigError
-from ccrbench.runner import build_model
+from ccrbench.build import build_model
 
 
 class Features(nn.Module):
@@ -74,7 +74,7 @@ def test_identity_projection_keeps_the_encoders_space():
 def test_old_learnable_infonce_config_trains_the_model_temperature(tmp_path):
     """`loss: {name: infonce, learnable: true}` keeps working: the optimizer, clipping and checkpoints see it."""
     from ccrbench.benchmarks.shapes import shapes_benchmark
-    from ccrbench.runner import build_learner
+    from ccrbench.build import build_learner
 
     config = from_dict({"benchmark": {"train_images": 8, "test_images": 4, "image_size": 32}, "model": {"embed_dim": 8}, "loss": {"name": "infonce", "temperature": 0.05, "learnable": True}})
     learner = build_learner(config, shapes_benchmark(**config.benchmark.options), SummaryWriter(tmp_path), directions=("i2t", "t2i"), progress=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import ccrbench.strategies.template as template
+import ccrbench.training.template as template
 from ccrbench.config import apply_overrides, from_dict, read_yaml
 from ccrbench.registry import ENCODERS
 from ccrbench.runner import run

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.compatible import compatibility_loss
 from ccrbench.strategies.lwf import frozen_copy
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def naive_compatibility(new, old, database, temperature):
@@ -78,3 +78,13 @@ def test_branches_restrict_the_loss_to_one_modalitys_queries():
         losses[branches] = float(strategy.loss)
     assert losses["image"] > 0 and losses["text"] > 0
     assert losses["both"] == pytest.approx(losses["image"] + losses["text"], rel=1e-5)
+
+
+def test_its_term_is_recorded_for_the_training_curves():
+    bm, strategy, _ = tiny_strategy()
+    strategy.plugins.insert(0, STRATEGIES.build("compatible", {"lam": 2.0}))
+    strategy.train(bm.train_stream[0])
+    assert "compatibility" not in strategy.loss_terms  # no previous model on the first task
+    strategy.train(bm.train_stream[1])
+    term = strategy.loss_terms["compatibility"]
+    assert not term.requires_grad and float(term) > 0

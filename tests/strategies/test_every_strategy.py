@@ -9,9 +9,10 @@ import math
 import pytest
 
 import ccrbench  # noqa: F401 - fills the registries
-import ccrbench.strategies.template as template
+import ccrbench.training.template as template
 from ccrbench.config import apply_overrides, from_dict, to_dict
-from ccrbench.registry import STRATEGIES, ConfigError, describe
+from ccrbench.docstrings import describe
+from ccrbench.registry import STRATEGIES, ConfigError
 from ccrbench.runner import run
 from ccrbench.strategies import StrategyPlugin
 from tests.contract import assert_documented_keyword_keys

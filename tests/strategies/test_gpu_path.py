@@ -11,13 +11,13 @@ from torch import nn
 
 from ccrbench import checkpoint
 from ccrbench.benchmarks.shapes import shapes_benchmark
+from ccrbench.build import build_learner
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.registry import STRATEGIES
-from ccrbench.runner import build_learner
 from ccrbench.strategies.regularization import importance_mode
-from ccrbench.strategies.throughput import DataWaitMeter
-from tests.strategies.test_template import tiny_strategy
+from ccrbench.training.throughput import DataWaitMeter
 from tests.tiny import TINY
+from tests.training.test_template import tiny_strategy
 
 
 def refuse_eval_mode_backward(module, args):

@@ -2,7 +2,7 @@ import torch
 
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.joint_no_ctnp import TaskBatchSampler
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def test_task_batch_sampler_never_mixes_tasks_and_covers_everything():

@@ -3,7 +3,7 @@ import torch
 
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.lwf import distillation_loss, drop_diagonal, row_kl
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def logits(seed, b=6):

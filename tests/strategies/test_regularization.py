@@ -3,7 +3,7 @@ import torch
 
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.regularization import accumulate, ewc_importance, mas_importance, quadratic_penalty
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def first_batches(strategy, bm, n=2):

@@ -5,7 +5,7 @@ import torch
 
 from ccrbench.registry import STRATEGIES
 from ccrbench.strategies.replay import ReplayCollate, even_split, reservoir_update, task_balanced_update
-from tests.strategies.test_template import tiny_strategy
+from tests.training.test_template import tiny_strategy
 
 
 def task_items(task, n=30):

@@ -9,7 +9,7 @@ import os
 import pickle
 import re
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,13 +115,6 @@ def cached_index(kind: str, sources: Sequence[Path], build: Callable[[], T], *, 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, lambda f: pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL), binary=True)
     return index
-
-
-def require_key(entry: Any, key: str, *, path: Path, what: str) -> Any:
-    """`entry[key]`, or a DataError saying which entry of which file lacks it."""
-    if not isinstance(entry, Mapping) or key not in entry:
-        raise DataError(f"{path}: {what} has no {key!r} field; is this the original, unmodified file?")
-    return entry[key]
 
 
 def find_image(name: str, folders: Sequence[Path]) -> Path:

@@ -2,11 +2,11 @@ import pytest
 import torch
 from avalanche.training.plugins import EvaluationPlugin
 
+from ccrbench.build import build_model, seed_everything
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.registry import BENCHMARKS, LOSSES
-from ccrbench.runner import build_model, seed_everything
-from ccrbench.strategies.template import NonFiniteLossError, RetrievalTemplate
+from ccrbench.training.template import NonFiniteLossError, RetrievalTemplate
 from tests.tiny import TINY
 
 
