@@ -62,7 +62,7 @@ def embeddings(t2i: torch.Tensor, dim: int, seed: int = 0) -> tuple[torch.Tensor
 def tiled_product(images: torch.Tensor, texts: torch.Tensor) -> None:
     """The score matrix tile by tile, nothing else (the floor when it does not fit in memory)."""
     rows, cols = DEFAULT_TILE
-    buf = torch.empty(rows, cols)
+    buf = torch.empty(rows, cols, device=images.device)
     for r in range(0, images.shape[0], rows):
         for c in range(0, texts.shape[0], cols):
             block = images[r : r + rows]
