@@ -21,7 +21,7 @@ from ccrbench.registry import BENCHMARKS, ENCODERS, LOSSES, STRATEGIES, ConfigEr
 def _run(args: argparse.Namespace) -> int:
     from ccrbench.config import load_config
     from ccrbench.distributed import is_main
-    from ccrbench.evaluation.report import CL_METRICS, paper_table, stage_table
+    from ccrbench.reporting.run_report import run_summary
     from ccrbench.runner import run
 
     config = load_config(args.config, args.set)
@@ -30,21 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     results = run(config, out, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet)
     if not is_main():  # under torchrun, the main process reports
         return 0
-    k = 10 if 10 in config.eval.ks else max(config.eval.ks)  # R@10, the paper's measure, when evaluated
-    print(f"\n{config.strategy.name} on {config.benchmark.name}: Recall@{k} after the last task\n")
-    print(paper_table(results, metric=f"r{k}"))
-    if len(results["stages"]) > 1:
-        print(f"\nRecall@{k} of each task after each stage (image->text, reindex | no reindex)\n")
-        print(stage_table(results, policy="reindex", key=f"i2t_r{k}"))
-        print()
-        print(stage_table(results, policy="noreindex", key=f"i2t_r{k}"))
-        print()
-        for name in CL_METRICS:  # formulas: docs/metrics.md
-            f = results[name]
-            print(
-                f"{name} of R@{k} (points): "
-                + ", ".join(f"{p} i2t {f[p][f'i2t_r{k}']:.1f} / t2i {f[p][f't2i_r{k}']:.1f}" for p in ("reindex", "noreindex"))
-            )
+    print(run_summary(results))
     print(f"\nresults: {out}/results.md, {out}/results.json; TensorBoard: tensorboard --logdir {out}/tb")
     return 0
 
@@ -140,43 +126,13 @@ def _finished_runs(runs_dir: Path) -> tuple[list[dict], list[str]]:
     return results, names
 
 
-def _metric(results: list[dict], metric: str | None) -> str:
-    """`metric` if some run has it (default: r10, else the runs' largest K); raises ConfigError listing theirs."""
-    keys = {k for r in results for k in r["final"]["reindex"]["all"]}
-    found = {k.partition("_")[2] for k in keys if k.startswith(("i2t_", "t2i_"))}
-    ranked = sorted((m for m in found if m[1:].isdigit()), key=lambda m: int(m[1:]))
-    available = ranked + [m for m in ("medr", "meanr") if m in found] + sorted(found - set(ranked) - {"medr", "meanr"})
-    if metric is None:
-        return "r10" if "r10" in found else ranked[-1]
-    if metric not in found:
-        raise ConfigError(f"--metric {metric}: the runs measured {', '.join(available)}; choose one of them")
-    return metric
-
-
 def _report(args: argparse.Namespace) -> int:
-    from ccrbench.evaluation.plots import plot_all
-    from ccrbench.evaluation.report import comparison_csv, comparison_report, findings_table
+    from ccrbench.reporting.suite_report import choose_metric, write_report
 
     runs_dir = Path(args.runs_dir)
     results, names = _finished_runs(runs_dir)
-    args.metric = _metric(results, args.metric)
-    plots = plot_all(results, names, runs_dir / "plots", metric=args.metric)
-    text = (
-        f"# {len(results)} runs in {runs_dir.name}: {args.metric}\n\n"
-        "Final values after the last task; **bold**: best continual result of the row; over several seeds: "
-        "mean ± std [95% confidence interval of the mean, Student t].\n\n"
-        + comparison_report(results, metric=args.metric, names=names)
-        + "\n## Findings\n\nEach finding as a paired difference over the seeds both sides ran (high minus low); "
-        "holds: the 95% interval lies above 0; does not hold: below 0; inconclusive: it contains 0 "
-        "(or a single seed).\n\n"
-        + findings_table(results, metric=args.metric)
-        + "\n"
-        + "\n## Plots\n\n"
-        + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots)
-        + "\n"
-    )
-    (runs_dir / "report.md").write_text(text)
-    (runs_dir / "report.csv").write_text(comparison_csv(results, metric=args.metric, names=names))
+    args.metric = choose_metric(results, args.metric)
+    text, plots = write_report(runs_dir, results, names, metric=args.metric)
     print(text)
     print(f"written: {runs_dir / 'report.md'}, {runs_dir / 'report.csv'}, {len(plots)} plots in {runs_dir / 'plots'}")
     return 0
@@ -325,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("list", help="list benchmarks, strategies, encoders and losses")
     p.add_argument("--details", action="store_true", help="also list each one's config keys")
     p.set_defaults(func=_list)
-    p = sub.add_parser("data", help="inspect the data of a file benchmark (secoco, sevige)")
+    p = sub.add_parser("data", help="inspect the data of a file benchmark (secoco, sevige, flickr30k, image_captions)")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("check", help="read every file, print per-task counts, exclusions and vocabulary overlap")
     p.add_argument("--config", required=True, help="YAML config of a file benchmark")

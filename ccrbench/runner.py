@@ -21,8 +21,11 @@ from ccrbench.build import build_learners, learn_vocabulary, seed_everything
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, to_dict
 from ccrbench.evaluation.protocol import merge_directions
-from ccrbench.evaluation.report import markdown_report
-from ccrbench.evaluation.tensorboard import (
+from ccrbench.io import write_atomic
+from ccrbench.provenance import json_safe, results_record
+from ccrbench.registry import BENCHMARKS, ConfigError
+from ccrbench.reporting import markdown_report
+from ccrbench.reporting.tensorboard import (
     log_examples,
     log_experiment,
     log_final,
@@ -32,9 +35,6 @@ from ccrbench.evaluation.tensorboard import (
     log_stage,
     tasks_learned,
 )
-from ccrbench.io import write_atomic
-from ccrbench.provenance import json_safe, results_record
-from ccrbench.registry import BENCHMARKS, ConfigError
 from ccrbench.run_dir import check_out, locked_run_dir, open_run, saved_stage_seconds
 
 

@@ -157,7 +157,7 @@ def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool)
         (todo, outcome): todo holds (name, config as a dict, run directory, resume) of each run to
         start or resume; outcome {name: None (finished, skipped) or the error} of the others.
     """
-    from ccrbench.evaluation.tensorboard import write_suite_experiment
+    from ccrbench.reporting.tensorboard import write_suite_experiment
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ccrbench.config import build_section
-from ccrbench.evaluation.protocol import AVERAGE, DIRECTIONS, POLICIES
+from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey
+from ccrbench.evaluation.protocol import AVERAGE
 from ccrbench.io import read_json, write_atomic
+from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError
 from ccrbench.suite import SuiteRun, expand_spec, grid_points, read_suite, run_runs, run_status
 
@@ -52,7 +54,7 @@ class Criterion:
 
     @property
     def higher_is_better(self) -> bool:
-        return not self.metric.endswith(("medr", "meanr"))
+        return MetricKey.parse(self.metric).higher_is_better
 
     def describe(self) -> str:
         where = "known-task average" if self.scope == AVERAGE else "all-task search"
@@ -61,7 +63,10 @@ class Criterion:
     def score(self, results: dict[str, Any]) -> float:
         """The criterion of one run's results (mean over both directions and both policies)."""
         try:  # scope names are those of results.json: AVERAGE, ALL_TASKS
-            values = [results["final"][p][self.scope][f"{d}_{self.metric}"] for d in DIRECTIONS for p in POLICIES]
+            key = MetricKey.parse(self.metric)
+            values = [results["final"][p][self.scope][str(key.with_direction(d))] for d in DIRECTIONS for p in POLICIES]
+        except ValueError as e:
+            raise ConfigError(f"criterion: {e}; choose a metric the runs evaluate (see eval.ks)") from e
         except KeyError as e:
             raise ConfigError(f"criterion: the runs have no {e.args[0]}; choose a metric they evaluate (see eval.ks)") from e
         return sum(values) / len(values)
@@ -150,13 +155,11 @@ def selection_markdown(selection: dict[str, Any], *, source: str) -> str:
     ]
     for name, entry in selection["strategies"].items():
         keys = list(entry["grid"])
-        parts += [f"## {name}", "", "| " + " | ".join([*keys, "validation score", "runs"]) + " |", "|---" * (len(keys) + 2) + "|"]
+        rows = []
         for s in entry["scores"]:
             cells = [json.dumps(s["values"][k]) for k in keys] + [f"{s['score']:.2f}", str(len(s["runs"]))]
-            if s["values"] == entry["winner"]:
-                cells = [f"**{c}**" for c in cells]
-            parts.append("| " + " | ".join(cells) + " |")
-        parts.append("")
+            rows.append([f"**{c}**" for c in cells] if s["values"] == entry["winner"] else cells)
+        parts += [f"## {name}", "", *markdown_table([*keys, "validation score", "runs"], rows), ""]
     return "\n".join(parts)
 
 

@@ -31,7 +31,7 @@ import json
 import sys
 from pathlib import Path
 
-from ccrbench.evaluation.report import loss_table
+from ccrbench.reporting.run_report import loss_table
 
 out, losses = Path(sys.argv[1]), sys.argv[2:]
 print(f"\nLoss comparison, joint training, after the last stage ({out})\n")

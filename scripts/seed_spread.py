@@ -22,7 +22,9 @@ from pathlib import Path
 
 from scipy.stats import ttest_ind
 
-from ccrbench.evaluation.report import mean_std
+from ccrbench.evaluation.keys import DIRECTIONS, MetricKey
+from ccrbench.markdown import markdown_table
+from ccrbench.reporting.statistics import mean_std
 
 Figures = dict[str, list[float]]  # figure -> one value per seed, in seed order
 
@@ -53,8 +55,8 @@ def figures(runs: dict[tuple[str, int], dict]) -> Figures:
     rows: Figures = {}
     for seed in seeds:
         ft, joint = runs["finetune", seed], runs["joint", seed]
-        for d in ("i2t", "t2i"):
-            key = f"{d}_r10"
+        for d in DIRECTIONS:
+            key = str(MetricKey("r", d, 10))
             rows.setdefault(f"task 1 right after learning it, {d} (ft)", []).append(value(ft, "reindex", key, "0", 0))
             rows.setdefault(f"ft forgetting of task 1, {d}, reindex", []).append(
                 value(ft, "reindex", key, "0", 0) - value(ft, "reindex", key, "0", -1)
@@ -68,19 +70,18 @@ def figures(runs: dict[tuple[str, int], dict]) -> Figures:
 
 def spread_table(rows: Figures) -> str:
     n = len(next(iter(rows.values())))
-    head = "| R@10 points | " + " | ".join(f"seed {i}" for i in range(n)) + " | mean ± std |\n" + "|---" * (n + 2) + "|"
-    lines = [f"| {name} | " + " | ".join(f"{x:.1f}" for x in v) + " | {:.1f} ± {:.1f} |".format(*mean_std(v)) for name, v in rows.items()]
-    return "\n".join([head, *lines])
+    rows = [[name, *(f"{x:.1f}" for x in v), "{:.1f} ± {:.1f}".format(*mean_std(v)[:2])] for name, v in rows.items()]
+    return "\n".join(markdown_table(["R@10 points", *(f"seed {i}" for i in range(n)), "mean ± std"], rows))
 
 
 def change_table(after: Figures, before: Figures) -> str:
-    lines = ["| R@10 points | before: mean ± std | after: mean ± std | after − before [95 % Welch CI] |", "|---|---|---|---|"]
+    rows = []
     for name, a in after.items():
         b = before[name]
         (mean_a, std_a, _), (mean_b, std_b, _) = mean_std(a), mean_std(b)
         low, high = ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-        lines.append(f"| {name} | {mean_b:.1f} ± {std_b:.1f} | {mean_a:.1f} ± {std_a:.1f} | {mean_a - mean_b:+.1f} [{low:+.1f}, {high:+.1f}] |")
-    return "\n".join(lines)
+        rows.append([name, f"{mean_b:.1f} ± {std_b:.1f}", f"{mean_a:.1f} ± {std_a:.1f}", f"{mean_a - mean_b:+.1f} [{low:+.1f}, {high:+.1f}]"])
+    return "\n".join(markdown_table(["R@10 points", "before: mean ± std", "after: mean ± std", "after − before [95 % Welch CI]"], rows))
 
 
 def main(argv: list[str] | None = None) -> None:

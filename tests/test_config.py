@@ -125,3 +125,12 @@ def test_options_are_checked_at_load_and_built_as_loaded():
     assert dict(config.strategy.options) == {"lam": 100.0, "branches": "both", "decay": 1.0, "importance_batches": 3}
     plugin = STRATEGIES.build(config.strategy.name, config.strategy.options)
     assert (plugin.lam, plugin.importance_batches) == (100.0, 3)
+
+
+def test_the_new_benchmarks_options_have_their_limits():
+    with pytest.raises(ConfigError, match=re.escape("benchmark.test_fraction: must be > 0, got 0.0")):
+        from_dict({"benchmark": {"name": "image_captions", "test_fraction": 0.0}})
+    with pytest.raises(ConfigError, match=re.escape("benchmark.captions_per_image: must be >= 1, got 0")):
+        from_dict({"benchmark": {"name": "flickr30k", "captions_per_image": 0}})
+    config = from_dict({"benchmark": {"name": "image_captions", "task_by": "time", "period_boundaries": [2014, "2020-01-01"]}})
+    assert config.benchmark.options["period_boundaries"] == (2014, "2020-01-01")  # years as YAML writes them

@@ -50,6 +50,7 @@ from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.coco import read_karpathy
 from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, refuse_repeated, require_file, under
+from ccrbench.benchmarks.files.task_rules import word_forms
 from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
 from ccrbench.registry import ConfigError, register_file_benchmark
 from ccrbench.tokens import split_words
@@ -105,13 +106,7 @@ REPEAT_HINT = "the file lists each image once: it is damaged or edited; download
 @functools.lru_cache(maxsize=1 << 16)
 def _forms(word: str) -> frozenset[str]:
     """A word and its singular candidates (-s, -es); cached, as a few thousand words make up millions of descriptions."""
-    word = word.strip().lower()
-    forms = {word}
-    if word.endswith("s"):
-        forms.add(word[:-1])
-    if word.endswith("es"):
-        forms.add(word[:-2])
-    return frozenset(forms)
+    return frozenset(word_forms(word.strip()))
 
 
 def object_domains(obj: Any, *, path: Path | None, what: str) -> set[str]:

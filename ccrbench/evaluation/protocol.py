@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, RSUM, MetricKey, model_diagnostic, parse_keys
 from ccrbench.evaluation.retrieval import rank_metrics, retrieval_ranks
 
-POLICIES = ("reindex", "noreindex")
-POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}  # how reports and TensorBoard name them
-DIRECTIONS = ("i2t", "t2i")
 ALL_TASKS = "all"
 AVERAGE = "average"
 
@@ -152,7 +150,7 @@ def add_rsum(metrics: dict[str, dict[str, dict[str, float]]], ks: tuple[int, ...
     """Adds rsum (the sum of every R@K of both directions) to every scope, in place."""
     for scopes in metrics.values():
         for scope in scopes.values():
-            scope["rsum"] = sum(scope[f"{d}_r{k}"] for d in DIRECTIONS for k in ks)
+            scope[RSUM] = sum(scope[str(MetricKey("r", d, k))] for d in DIRECTIONS for k in ks)
     return metrics
 
 
@@ -173,15 +171,21 @@ def merge_directions(per_model: list[list[dict]]) -> list[dict]:
             for policy, scopes in record["metrics"].items():
                 for scope, values in scopes.items():
                     metrics.setdefault(policy, {}).setdefault(scope, {}).update(values)
-        ks = tuple(int(k[len("i2t_r"):]) for k in metrics[POLICIES[0]][ALL_TASKS] if k.startswith("i2t_r"))
+        ks = tuple(key.k for key in parse_keys(metrics[POLICIES[0]][ALL_TASKS]) if key.is_recall and key.direction == DIRECTIONS[0])
         merged.append({**records[0], "metrics": add_rsum(metrics, ks)})
         if "diagnostics" in records[0]:
-            models = [f"{next(iter(r['metrics'][POLICIES[0]][ALL_TASKS]))[:3]}_model" for r in records]  # i2t_model, t2i_model
             diagnostics: dict[str, dict[str, float]] = {}
-            for model, record in zip(models, records):
+            for record in records:
+                direction = _direction(record)  # of the model that made the record
                 for scope, values in record["diagnostics"].items():
-                    diagnostics.setdefault(scope, {}).update({f"{model}_{k}": v for k, v in values.items()})
+                    diagnostics.setdefault(scope, {}).update({model_diagnostic(direction, k): v for k, v in values.items()})
             items = {p: sum(r["reindex_cost"]["items"][p] for r in records) for p in records[0]["reindex_cost"]["items"]}
             cost = {"eligible": sum(r["reindex_cost"]["eligible"] for r in records), "items": items}
             merged[-1].update(diagnostics=diagnostics, reindex_cost=cost)
     return merged
+
+
+def _direction(record: dict) -> str:
+    """The one direction a decoupled model's stage record answers."""
+    (direction,) = {key.direction for key in parse_keys(record["metrics"][POLICIES[0]][ALL_TASKS])} - {None}
+    return direction

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ccrbench.evaluation.keys import IndexingPolicy
 from ccrbench.evaluation.protocol import TaskEmbeddings
 
 RULES = ("oldest_first", "random", "most_drifted_first")
@@ -41,7 +42,7 @@ PROBE_NEIGHBOURS = 5
 
 def policy_name(budget: float, rule: str) -> str:
     """E.g. budget0.25_random (a fraction of the stored items) or budget100items_random (a count)."""
-    return f"budget{budget:g}_{rule}" if isinstance(budget, float) else f"budget{budget}items_{rule}"
+    return IndexingPolicy("budget", budget, rule).format()
 
 
 def budget_items(budget: float, eligible: int) -> int:

@@ -17,6 +17,9 @@ import warnings
 import torch
 from torch import Tensor
 
+from ccrbench.evaluation.keys import DIRECTIONS, RSUM, MetricKey, measure_keys
+from ccrbench.evaluation.measures import MEASURES
+
 DEFAULT_TILE = (512, 2048)  # scores held at once: 1M floats = 4 MiB (+ 1 MiB of flags)
 # From this many full tiles (about 10^10 scores), `fused=None` counts each full tile with one
 # compiled kernel (torch.compile): its one-time compilation (~20 s on a cold cache) costs less
@@ -220,19 +223,12 @@ def _count_true(flags: Tensor, dim: int) -> Tensor:
 
 
 def rank_metrics(ranks: Tensor, ks: tuple[int, ...] = (1, 5, 10), prefix: str = "") -> dict[str, float]:
-    """Recall@K (percent), median rank and mean rank of 0-based ranks, as in VSE++.
-
-    R@K = 100 * #(rank < K) / #queries; medr = floor(median(rank)) + 1;
-    meanr = mean(rank) + 1 (the median of an even count averages the two middle values).
-    """
+    """Every measure of `measures.MEASURES` of 0-based ranks, as in VSE++: Recall@K (percent)
+    for each K, median rank and mean rank, under their keys (`r10`, `medr`, ...) after `prefix`."""
     ranks = ranks.detach().cpu().double()
-    n = ranks.numel()
-    if n == 0:
+    if ranks.numel() == 0:
         raise ValueError("no queries to rank")
-    out = {f"{prefix}r{k}": 100.0 * int((ranks < k).sum()) / n for k in ks}
-    out[f"{prefix}medr"] = float(torch.floor(torch.quantile(ranks, 0.5))) + 1.0
-    out[f"{prefix}meanr"] = float(ranks.mean()) + 1.0
-    return out
+    return {f"{prefix}{key}": MEASURES[key.measure].of_ranks(ranks, *([] if key.k is None else [key.k])) for key in measure_keys(ks)}
 
 
 def evaluate_retrieval(
@@ -255,5 +251,5 @@ def evaluate_retrieval(
     """
     ranks = retrieval_ranks(image_emb, text_emb, text_to_image)
     out = {**rank_metrics(ranks["i2t"], ks, "i2t_"), **rank_metrics(ranks["t2i"], ks, "t2i_")}
-    out["rsum"] = sum(out[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in ks)
+    out[RSUM] = sum(out[str(MetricKey("r", d, k))] for d in DIRECTIONS for k in ks)
     return out

@@ -60,6 +60,13 @@ def load_weights(arch: str, weights: str) -> dict[str, Tensor]:
         raise ConfigError(f"{arch}.weights: downloading torchvision weights {weights!r} from {url} failed ({e}): {provide}") from e
 
 
+def frozen_norms_eval(module: nn.Module) -> None:
+    """Puts the BatchNorm layers whose parameters are frozen in eval mode (their running statistics stay)."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+
+
 class ResNetEncoder(nn.Module):
     """A torchvision ResNet without its fc layer: the globally pooled feature of layer4.
 
@@ -107,9 +114,7 @@ class ResNetEncoder(nn.Module):
     def train(self, mode: bool = True) -> "ResNetEncoder":
         """Sets the training mode, keeping frozen BatchNorm layers in eval mode."""
         super().train(mode)
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d) and not m.weight.requires_grad:
-                m.eval()
+        frozen_norms_eval(self)
         return self
 
     def forward(self, images: Tensor) -> Tensor:

@@ -222,7 +222,7 @@ def test_data_check_prints_counts_and_overlap(coco_root, tmp_path, capsys):
     assert main(["data", "check", "--config", config]) == 2
     assert "captions_train2014.json: malformed JSON at line 2" in capsys.readouterr().err
     assert main(["data", "check", "--config", write_config(tmp_path / "s.yaml", {"name": "shapes"})]) == 2
-    assert "unknown file benchmark 'shapes'; registered: secoco, sevige" in capsys.readouterr().err
+    assert "unknown file benchmark 'shapes'; registered: flickr30k, image_captions, secoco, sevige" in capsys.readouterr().err
 
 
 def features_cli(config, *extra):

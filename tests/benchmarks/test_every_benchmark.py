@@ -12,6 +12,7 @@ import torch
 import ccrbench  # noqa: F401 - fills the registries
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.registry import BENCHMARKS, FILE_BENCHMARKS
+from tests.benchmarks import captiondata
 from tests.benchmarks.minidata import build_coco, build_vg
 from tests.contract import assert_documented_keyword_keys
 
@@ -20,6 +21,10 @@ TINY: dict[str, Callable[[Path], dict]] = {
     "shapes": lambda tmp: {"tasks": ["blocks", "curves"], "train_images": 4, "test_images": 3, "image_size": 32},
     "secoco": lambda tmp: {"root": str(build_coco(tmp / "coco")), "image_size": 16},
     "sevige": lambda tmp: {"root": str(build_vg(tmp / "vg")), "image_size": 16, "test_fraction": 0.4},
+    "flickr30k": lambda tmp: {"root": str(captiondata.build_flickr(tmp)), "image_size": 16},
+    "image_captions": lambda tmp: {
+        "root": str(tmp), "files": [captiondata.write_csv(tmp).name], "split_column": "split", "captions_per_image": 2, "image_size": 16
+    },
 }
 NAMES = BENCHMARKS.names()
 

@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from ccrbench.config import apply_overrides, from_dict
-from ccrbench.evaluation.drift_report import budget_curve, diagnostics_per_stage, policy_title
-from ccrbench.evaluation.plots import budget_curves, diagnostics_curves
 from ccrbench.evaluation.protocol import TaskEmbeddings
-from ccrbench.evaluation.report import check_findings, comparison_report, markdown_report
 from ccrbench.evaluation.reindexing import BudgetedIndexes, budget_items, knn_drift, policy_name, refresh, select_items
+from ccrbench.reporting.comparison import comparison_report
+from ccrbench.reporting.drift import budget_curve, diagnostics_per_stage, policy_title
+from ccrbench.reporting.findings import check_findings
+from ccrbench.reporting.plots import budget_curves, diagnostics_curves
+from ccrbench.reporting.run_report import markdown_report
 from ccrbench.registry import ConfigError
 from ccrbench.runner import run
 from tests.tiny import TINY, interrupt_training

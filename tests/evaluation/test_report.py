@@ -3,20 +3,11 @@ import math
 import pytest
 
 from ccrbench.cli import main
-from ccrbench.evaluation.plots import plot_all
-from ccrbench.evaluation.report import (
-    FINDINGS,
-    backward_transfer,
-    check_findings,
-    comparison_csv,
-    comparison_report,
-    confidence_interval,
-    findings_table,
-    forgetting,
-    incremental,
-    plasticity,
-    summarize,
-)
+from ccrbench.reporting.comparison import comparison_csv, comparison_report
+from ccrbench.reporting.continual import backward_transfer, forgetting, incremental, plasticity, summarize
+from ccrbench.reporting.findings import FINDINGS, check_findings, findings_table
+from ccrbench.reporting.plots import plot_all
+from ccrbench.reporting.statistics import confidence_interval
 
 NAMES = ["a", "b"]
 

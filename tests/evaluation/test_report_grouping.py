@@ -2,7 +2,9 @@
 
 import pytest
 
-from ccrbench.evaluation.report import comparison_csv, comparison_report, group_runs, summarize
+from ccrbench.reporting.comparison import comparison_csv, comparison_report
+from ccrbench.reporting.continual import summarize
+from ccrbench.reporting.grouping import group_runs
 
 
 def fake_run(tasks, recall, *, seed=0, strategy="finetune", lr=5e-4, threads=1, ks=(1, 10)) -> dict:

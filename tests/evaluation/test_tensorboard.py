@@ -11,7 +11,8 @@ from tensorboard.plugins.custom_scalar import metadata as layout_metadata
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from ccrbench.evaluation.tensorboard import hparam_infos, hparam_values, scalars_layout
+from ccrbench.reporting.tensorboard.hparams import hparam_infos, hparam_values
+from ccrbench.reporting.tensorboard.layout import scalars_layout
 from ccrbench.suite import run_suite
 from tests.tiny import TINY
 

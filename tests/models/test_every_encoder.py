@@ -13,6 +13,7 @@ from ccrbench.registry import ENCODERS
 from ccrbench.tokens import TokenBatch
 from tests.contract import assert_documented_keyword_keys
 from tests.models.test_clip import save_tiny
+from tests.models.test_openclip import tiny_open_clip
 
 # Per encoder: the options that make it small and offline (no weights, a shipped model), or a
 # function that writes what it needs under a temporary folder and returns them.
@@ -27,6 +28,9 @@ TINY: dict[str, dict | Callable[[Path], dict]] = {
     "hf_text": {"model": "minilm", "max_length": 16},
     "hf_clip_image": lambda tmp: {"model": save_tiny("clip", tmp)},
     "hf_clip_text": lambda tmp: {"model": save_tiny("siglip", tmp), "max_length": 16},
+    "timm": {"model": "test_efficientnet"},
+    "open_clip_image": lambda tmp: {"model": tiny_open_clip(tmp)},
+    "open_clip_text": lambda tmp: {"model": tiny_open_clip(tmp)},
 }
 # Image encoders whose input is not an image: name -> a batch of 3 inputs.
 INPUTS = {"feature_mlp": lambda: torch.rand(3, 12)}

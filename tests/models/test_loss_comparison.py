@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from ccrbench.config import load_config
-from ccrbench.evaluation.report import loss_table
+from ccrbench.reporting.run_report import loss_table
 from tests.tiny import TINY
 
 ROOT = Path(__file__).parents[2]

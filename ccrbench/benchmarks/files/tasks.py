@@ -21,6 +21,7 @@ from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, make_benchma
 from ccrbench.benchmarks.files.images import FileImages, bad_images
 from ccrbench.benchmarks.files.precomp import precomp_paths, read_precomp
 from ccrbench.benchmarks.files.reading import DataError, find_image
+from ccrbench.markdown import markdown_table
 from ccrbench.tokens import split_words
 
 SPLITS = ("train", "val", "test")
@@ -101,15 +102,17 @@ class TaskData:
 
     def summary(self) -> str:
         """Per-task counts of each split, exclusions with reasons and vocabulary overlap, as text."""
-        header = " | ".join(f"{split} images | {split} captions" for split in SPLITS)
-        lines = [f"| task | {header} | excluded |", "|---|" + "---|" * (2 * len(SPLITS) + 1)]
+        rows = []
         for t, name in enumerate(self.task_names):
-            counts = " | ".join(
-                f"{len(s[t].captions)} | {sum(map(len, s[t].captions))}" if s is not None else "- | -"
+            counts = [
+                cell
                 for s in (getattr(self, split) for split in SPLITS)
-            )
+                for cell in ((str(len(s[t].captions)), str(sum(map(len, s[t].captions)))) if s is not None else ("-", "-"))
+            ]
             excluded = ", ".join(f"{reason}: {n}" for reason, n in self.excluded.get(name, {}).items()) or "-"
-            lines.append(f"| {name} | {counts} | {excluded} |")
+            rows.append([name, *counts, excluded])
+        head = ["task", *(f"{split} {what}" for split in SPLITS for what in ("images", "captions")), "excluded"]
+        lines = markdown_table(head, rows)
         unassigned = self.excluded.get(NO_TASK, {})
         lines += ["", "images in no task: " + (", ".join(f"{r}: {n}" for r, n in unassigned.items()) or "none")]
         if self.val is None:

@@ -12,9 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ccrbench.evaluation.drift_report import DIAGNOSTICS, budget_curve, budget_policies, diagnostics_per_stage, rule_of  # noqa: E402
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, POLICY_LABELS  # noqa: E402
-from ccrbench.evaluation.report import Group, confidence_interval, group_runs, mean_std, run_label  # noqa: E402
+from ccrbench.evaluation.diagnostics import DIAGNOSTICS  # noqa: E402
+from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, POLICY_LABELS, IndexingPolicy, MetricKey  # noqa: E402
+from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE  # noqa: E402
+from ccrbench.reporting.drift import budget_curve, budget_policies, diagnostics_per_stage  # noqa: E402
+from ccrbench.reporting.grouping import Group, group_runs, run_label  # noqa: E402
+from ccrbench.reporting.statistics import confidence_interval, mean_std  # noqa: E402
 
 DIRECTION_NAMES = {"i2t": "image→text", "t2i": "text→image"}
 
@@ -26,7 +29,8 @@ def stage_heatmaps(results: dict[str, Any], path: Path, *, metric: str = "r10") 
     for row, direction in enumerate(DIRECTIONS):
         for col, policy in enumerate(POLICIES):
             ax = axes[row][col]
-            matrix = [[math.nan if v is None else v for v in stage] for stage in results["matrices"][policy].get(f"{direction}_{metric}", [])]
+            key = str(MetricKey.parse(metric).with_direction(direction))
+            matrix = [[math.nan if v is None else v for v in stage] for stage in results["matrices"][policy].get(key, [])]
             if not matrix:
                 ax.axis("off")
                 continue
@@ -60,7 +64,7 @@ def forgetting_curves(
     series = _series(groups)
     tasks = list(dict.fromkeys(n for g in groups for n in g.runs[0]["task_names"]))  # every task, by name
     same_order = all(g.runs[0]["task_names"] == tasks for g in groups)
-    key = f"{direction}_{metric}"
+    key = str(MetricKey.parse(metric).with_direction(direction))
     fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), sharey=True, squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for t, name in enumerate(tasks):
@@ -94,7 +98,8 @@ def strategy_bars(results: Sequence[dict[str, Any]], path: Path, *, metric: str 
     width = 0.8 / len(bars)
     for ax, direction in zip(axes, DIRECTIONS):
         for b, (scope, policy) in enumerate(bars):
-            stats = [mean_std([r["final"][policy][scope].get(f"{direction}_{metric}") for r in rs]) for _, rs in series]
+            key = str(MetricKey.parse(metric).with_direction(direction))
+            stats = [mean_std([r["final"][policy][scope].get(key) for r in rs]) for _, rs in series]
             xs = [i + (b - (len(bars) - 1) / 2) * width for i in range(len(series))]
             ax.bar(xs, [m for m, _, _ in stats], width, yerr=[sd for _, sd, _ in stats], label=f"{'known task avg' if scope == AVERAGE else 'all tasks'}, {POLICY_LABELS[policy]}")
         ax.set_xticks(range(len(series)), [label for label, _ in series], rotation=45, ha="right", fontsize=8)
@@ -117,11 +122,11 @@ def budget_curves(results: Sequence[dict[str, Any]], path: Path, *, metric: str 
     panels = [(d, scope) for scope in (AVERAGE, ALL_TASKS) for d in DIRECTIONS]
     fig, axes = plt.subplots(len(series), len(panels), figsize=(3.6 * len(panels), 3.2 * len(series)), squeeze=False)
     for row, (label, rs) in enumerate(series):
-        rules = list(dict.fromkeys(rule_of(p) for p in budget_policies(rs[0])))
+        rules = list(dict.fromkeys(IndexingPolicy.parse(p).rule for p in budget_policies(rs[0])))
         for col, (direction, scope) in enumerate(panels):
             ax = axes[row][col]
             for rule in rules:
-                curves = [budget_curve(r, rule, f"{direction}_{metric}", scope) for r in rs]
+                curves = [budget_curve(r, rule, str(MetricKey.parse(metric).with_direction(direction)), scope) for r in rs]
                 xs = [x for x, _ in curves[0]]
                 stats = [mean_std([c[i][1] for c in curves]) for i in range(len(xs))]
                 ys = [mean for mean, _, _ in stats]
