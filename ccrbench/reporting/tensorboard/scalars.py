@@ -8,7 +8,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE
 
 SCOPE_LABELS = {AVERAGE: "average (known task)", ALL_TASKS: "all tasks (unknown task)"}
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
