@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ccrbench.registry import ConfigError
 
@@ -137,11 +142,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from ccrbench.config import load_benchmark
+    from ccrbench.config import load_benchmark, load_component
     from ccrbench.registry import FILE_BENCHMARKS
 
     benchmark = load_benchmark(args.config, args.set)  # the data only: no strategy, so no Avalanche to import
     data = FILE_BENCHMARKS.build(benchmark.name, benchmark.options)
+    if benchmark.options.get("mode") == "features":  # the width the image encoder is built for (else only the run finds out)
+        encoder = load_component(args.config, args.set, "model.image_encoder")
+        width, expected = len(data.train[0].images[0]), encoder.options.get("input_dim")
+        if expected is not None and expected != width:
+            raise ConfigError(
+                f"{args.config}: model.image_encoder.input_dim is {expected} but the precomputed features are {width} wide "
+                f"(benchmark.features_dir); set model.image_encoder.input_dim={width}"
+            )
     print(f"{benchmark.name}: {len(data.task_names)} tasks, data OK\n")
     print(data.summary())
     from ccrbench.benchmarks.files.prepared import describe_sources
@@ -203,7 +216,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
-    """The one line printed on Ctrl-C: what is kept and the command that continues."""
+    """The one line printed on Ctrl-C or SIGTERM: what is kept and the command that continues."""
     from ccrbench.io import read_json
 
     if args.command in ("suite", "tune"):
@@ -219,6 +232,41 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> str:
     stages = f"the stages after {', '.join(kept)} are kept" if kept else "no stage had finished"
     again = shlex.join(["ccrbench", *(a for a in argv if a != "--overwrite"), *([] if args.resume else ["--resume"])])
     return f"interrupted: {stages} in {args.run_dir}; continue with: {again}"
+
+
+def _failed_hook(error: BaseException) -> str | None:
+    """"plugin <module.Class>, hook <event>" when `error` was raised in a plugin hook that Avalanche
+    called (its `trigger_plugins` frame holds the plugin and the event); else None."""
+    found, tb = None, error.__traceback__
+    while tb is not None:  # the innermost call wins
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "trigger_plugins" and {"p", "event"} <= frame.f_locals.keys():
+            plugin = type(frame.f_locals["p"])
+            found = f"plugin {plugin.__module__}.{plugin.__qualname__}, hook {frame.f_locals['event']},"
+        tb = tb.tb_next
+    return found
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler stopping the job), handled as Ctrl-C is."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Raises Terminated on SIGTERM while the block runs, unless another handler than the default
+    is installed (e.g. submitit's) or this is not the main thread."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _add_grid_options(p: argparse.ArgumentParser) -> None:
@@ -299,23 +347,27 @@ def main(argv: list[str] | None = None) -> int:
 
         args.suite = str(resolve(args.suite, "suite"))
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
+        with _sigterm_as_interrupt():
+            return args.func(args)
+    except KeyboardInterrupt as e:
         print(_interrupted(args, sys.argv[1:] if argv is None else argv), file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
     except (ConfigError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # e.g. a full or read-only disk
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}", file=sys.stderr)
         return 2
-    except RuntimeError as e:
-        from ccrbench.training.template import NonFiniteLossError  # already imported by the run that raised it
-
-        if not isinstance(e, NonFiniteLossError):
-            raise
-        print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)
-        return 3
+    except Exception as e:
+        non_finite = (("ccrbench.training.template", "NonFiniteLossError"), ("ccrbench.evaluation.retrieval", "NonFiniteEmbeddingError"))
+        kinds = [getattr(sys.modules.get(module), name, None) for module, name in non_finite]  # imported by a run that raised one
+        if any(kind is not None and isinstance(e, kind) for kind in kinds):  # the run's numbers went non-finite
+            print(f"error: {e}\nthe stages finished before it are kept in the run directory", file=sys.stderr)
+            return 3
+        hook = _failed_hook(e)
+        if hook is not None:  # a bug in a plugin: named before the traceback
+            print(f"error: {hook} raised {type(e).__name__}: {e} (traceback below)", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -315,9 +315,11 @@ def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in _seen:
         raise ConfigError(f"{path}: 'base' chain loops back to itself")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML: {_one_line(e)}") from e
+    if data is None:  # not silently the default benchmark
+        raise ConfigError(f"{path}: the file is empty (or only comments); write the config keys (see configs/), or leave out --config to run every default")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     base = data.pop("base", None)
@@ -344,8 +346,13 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
 
 
 def load_benchmark(path: str | Path | None, overrides: Sequence[str] = ()) -> Component:
-    """Only the `benchmark` section of a run config, checked (the other sections' top-level keys
-    must exist, their contents are not read): for commands that read data only, such as
+    """Only the `benchmark` section of a run config, checked (`load_component`)."""
+    return load_component(path, overrides, "benchmark")
+
+
+def load_component(path: str | Path | None, overrides: Sequence[str], key: Literal["benchmark", "model.image_encoder"]) -> Component:
+    """Only one component of a run config, checked (the other sections' top-level keys must
+    exist, their contents are not read): for commands that read data only, such as
     `ccrbench data check`, since checking a strategy imports Avalanche (seconds).
 
     Raises:
@@ -353,10 +360,14 @@ def load_benchmark(path: str | Path | None, overrides: Sequence[str] = ()) -> Co
     """
     data = apply_overrides(read_yaml(resolve(path, "config")) if path is not None else {}, overrides)
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    section, _, name = key.partition(".")
     try:
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}")
-        return _build_component(BENCHMARKS, data.get("benchmark", {}), "benchmark", default=fields["benchmark"].default_factory().name)
+        if not name:
+            return _build_component(BENCHMARKS, data.get(section, {}), section, default=fields[section].default_factory().name)
+        value = data.get(section, {}).get(name, {}) if isinstance(data.get(section, {}), Mapping) else {}
+        return _build_component(ENCODERS, value, key, default=getattr(ModelConfig(), name).name)
     except ConfigError as e:
         raise ConfigError(f"{path or 'config'}: {e}") from e

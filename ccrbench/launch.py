@@ -13,9 +13,7 @@ of `SlurmOptions`); command-line flags win over it.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from submitit.helpers import DelayedSubmission
 from ccrbench.config import from_dict
 from ccrbench.io import read_json, write_atomic
 from ccrbench.registry import ConfigError
-from ccrbench.runner import LOCK, finished_results
+from ccrbench.run_dir import finished_results, lock_holder
 from ccrbench.suite import SuiteRun, expand_spec, plan_runs, read_suite, run_status
 
 JOBS = ".submitit"  # submitit's folder in the suite directory
@@ -142,20 +140,6 @@ def launch_suite(
 def job_records(out: Path) -> dict[str, dict[str, str]]:
     """The suite directory's job records (empty when no job was submitted)."""
     return read_json(out / JOBS / RECORDS) if (out / JOBS / RECORDS).exists() else {}
-
-
-def lock_holder(run_dir: Path) -> str | None:
-    """The PID written by the process that holds `run_dir`'s lock (see runner.locked_run_dir), or None."""
-    if not (run_dir / LOCK).exists():
-        return None
-    fd = os.open(run_dir / LOCK, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "(unknown)"
-    finally:
-        os.close(fd)
 
 
 def _job_status(out: Path, record: dict[str, str]) -> tuple[str, str] | None:

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
-import os
-import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +19,10 @@ from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.build import build_learners, learn_vocabulary, seed_everything
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
-from ccrbench.config import RunConfig, flatten, from_dict, to_dict
+from ccrbench.config import RunConfig, to_dict
 from ccrbench.evaluation.loggers import build_loggers, close_loggers
 from ccrbench.evaluation.protocol import merge_directions
-from ccrbench.io import read_json, write_atomic
+from ccrbench.io import write_atomic
 from ccrbench.provenance import json_safe, results_record
 from ccrbench.registry import BENCHMARKS, ConfigError
 from ccrbench.reporting import markdown_report
@@ -40,6 +37,7 @@ from ccrbench.reporting.tensorboard import (
     scope_label,
     tasks_learned,
 )
+from ccrbench.run_dir import check_out, locked_run_dir, open_run, saved_stage_seconds
 
 
 def write_results(
@@ -62,103 +60,6 @@ def write_results(
     title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed}, {config.eval.split} split)" + ("" if complete else " - INCOMPLETE")
     write_atomic(out / "results.md", lambda f: f.write(markdown_report(results, title=title)))
     return results
-
-
-LOCK = ".lock"
-NOT_RESULTS = ("config.yaml", "tb")  # what a run that failed before its first stage leaves: replaced freely
-
-
-@contextmanager
-def locked_run_dir(out: Path) -> Iterator[None]:
-    """Holds an exclusive lock on run directory `out` (created if missing) while the block runs.
-
-    The lock is `fcntl.flock` on out/.lock, which records the holder's PID; the kernel
-    releases it when the holder exits, however it exits.
-
-    Raises:
-        ConfigError: another process holds the lock (naming its PID).
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "(unknown)"
-            raise ConfigError(
-                f"run directory {out} is in use by process {holder} (lock file {out / LOCK}); "
-                "wait for that run to end or choose another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-def check_same_config(saved: Path, config: RunConfig) -> None:
-    """Checks that run directory config `saved` is `config` (keys added since take defaults).
-
-    Raises:
-        ConfigError: `saved` is damaged, or differs (naming the differing keys).
-    """
-    try:
-        data = yaml.safe_load(saved.read_text())
-        if not isinstance(data, dict):
-            raise ConfigError(f"expected a mapping of config keys, got {data!r}")
-        old = from_dict(data)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ConfigError) as e:
-        raise ConfigError(f"--resume: {saved} is damaged ({' '.join(str(e).split())}); start the run again with --overwrite") from e
-    if old != config:
-        a, b = flatten(to_dict(old)), flatten(to_dict(config))
-        differ = [f"{k} (saved {a.get(k)}, given {b.get(k)})" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
-        raise ConfigError(
-            f"--resume: {saved} was written by another config: {', '.join(differ)}; resume with the same config, "
-            "start again with --overwrite, or choose another --out"
-        )
-
-
-def open_run_dir(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> bool:
-    """Checks the (locked) run directory: without results (emptied), emptied with `overwrite`, or resumed
-    with the same config.
-
-    Returns:
-        Whether the run continues a saved one.
-
-    Raises:
-        FileExistsError: results exist and neither `resume` nor `overwrite` was asked for.
-        ConfigError: `resume` with a config that differs from the saved one.
-    """
-    saved = out / "config.yaml"
-    if resume and saved.exists():
-        check_same_config(saved, config)
-        return True
-    entries = [p for p in out.iterdir() if p.name != LOCK]
-    if not overwrite and any(p.name not in NOT_RESULTS for p in entries):
-        raise FileExistsError(
-            f"run directory {out} already holds results; pass --resume to continue it, --overwrite to replace it, "
-            "or choose another --out"
-        )
-    for p in entries:
-        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    return False
-
-
-def saved_stage_seconds(out: Path) -> list[float]:
-    """The stage times of the run's results.json (written before each checkpoint); [] without it."""
-    try:
-        return list(read_json(out / "results.json").get("stage_seconds", []))
-    except ConfigError:  # only the checkpoint is there (copied, or results.json lost): the times are not
-        return []
-
-
-def finished_results(out: Path) -> dict | None:
-    """The results of the finished run in `out`; None when it is unfinished, absent or unreadable."""
-    try:
-        results = read_json(out / "results.json")
-    except ConfigError:
-        return None
-    return results if isinstance(results, dict) and results.get("complete") else None
 
 
 def run(
@@ -209,9 +110,10 @@ def run(
 def _run(config: RunConfig, out: Path, tb: Path, *, overwrite: bool, resume: bool, progress: bool, experiment: bool) -> dict:
     seed_everything(config.seed)
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)  # its errors leave no run directory
+    check_out(out, resume=resume)  # before the lock file: a folder that no run wrote gets nothing
     main = distributed.is_main()
     with locked_run_dir(out) if main else nullcontext():  # only the main process takes and writes the run directory
-        resumed, results = distributed.from_main(_open_run(out, config, overwrite=overwrite, resume=resume) if main else None)
+        resumed, results = distributed.from_main(open_run(out, config, overwrite=overwrite, resume=resume) if main else None)
         if results is not None:
             if main:
                 print(f"{out} is already complete; nothing to do")
@@ -222,12 +124,6 @@ def _run(config: RunConfig, out: Path, tb: Path, *, overwrite: bool, resume: boo
                 return _run_locked(config, out, benchmark, writer, loggers, resumed=resumed, progress=progress and main, experiment=experiment)
         finally:
             close_loggers(loggers)
-
-
-def _open_run(out: Path, config: RunConfig, *, overwrite: bool, resume: bool) -> tuple[bool, dict | None]:
-    """(whether the run continues a saved one, its results when it is already complete) (`open_run_dir`)."""
-    resumed = open_run_dir(out, config, overwrite=overwrite, resume=resume)
-    return resumed, finished_results(out) if resumed else None
 
 
 def resolve_threads(config: RunConfig) -> RunConfig:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
+import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +35,7 @@ import yaml
 from ccrbench.config import RunConfig, apply_overrides, from_dict, read_yaml, to_dict
 from ccrbench.io import read_json
 from ccrbench.registry import ConfigError
+from ccrbench.run_dir import LOCK, lock_holder
 
 
 TENSORBOARD = "tb"  # the suite's TensorBoard folder: a folder per run, named as the run (`tensorboard --logdir <suite>/tb`)
@@ -131,11 +134,13 @@ def expand_spec(spec: dict[str, Any], path: Path) -> list[SuiteRun]:
 
 
 def run_status(out: Path) -> str:
-    """'done', 'partial' (started, not finished) or 'new'."""
+    """'done', 'running' (a live process holds it), 'partial' (started, not finished) or 'new'."""
     results = out / "results.json"
     if results.exists() and read_json(results).get("complete"):
         return "done"
-    return "partial" if out.exists() and any(out.iterdir()) else "new"
+    if lock_holder(out) is not None:
+        return "running"
+    return "partial" if out.exists() and any(p.name != LOCK for p in out.iterdir()) else "new"
 
 
 def share_threads(config: RunConfig, jobs: int) -> RunConfig:
@@ -167,6 +172,8 @@ def plan_runs(runs: Sequence[SuiteRun], out: str | Path, *, skip_existing: bool)
         if status == "done" and skip_existing:
             print(f"skip {r.name}: finished", flush=True)
             outcome[r.name] = None
+        elif status == "running":  # never twice at once: another suite (or run) has it
+            outcome[r.name] = f"run directory {out / r.name} is in use by process {lock_holder(out / r.name)}; run the suite again with --skip-existing once it has ended"
         elif status != "new" and not skip_existing:
             outcome[r.name] = f"run directory {out / r.name} exists; pass --skip-existing to skip or resume it"
         else:
@@ -192,6 +199,20 @@ def _run_one(name: str, config: dict[str, Any], out: str, resume: bool) -> tuple
         return name, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Initializer of a suite's worker processes: a daemon thread ends the worker at once
+    (`os._exit`; its run keeps its last checkpoint and resumes with --skip-existing) when its
+    parent `parent` is gone, however it ended (kill -9 included), instead of the worker
+    finishing the queued runs as an orphan and then waiting forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def run_suite(path: str | Path, out: str | Path, *, jobs: int = 1, skip_existing: bool = False) -> dict[str, str | None]:
     """Runs every run of a suite into out/<run name>; returns {name: error or None}.
 
@@ -210,8 +231,15 @@ def run_runs(runs: Sequence[SuiteRun], out: str | Path, *, jobs: int = 1, skip_e
             outcome[name] = error
             print(f"{'FAILED' if error else 'done  '} {name}", flush=True)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_exit_with_parent, initargs=(os.getpid(),))
+        try:
             for name, error in pool.map(_run_one, *zip(*todo)) if todo else []:
                 outcome[name] = error
                 print(f"{'FAILED' if error else 'done  '} {name}", flush=True)
+        except BaseException:  # Ctrl-C or SIGTERM: the running runs stop too (each keeps its last checkpoint)
+            for process in list(pool._processes.values()):  # no public API stops a busy worker
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
     return outcome

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ccrbench.config import build_section
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey
-from ccrbench.evaluation.protocol import AVERAGE
+from ccrbench.evaluation.keys import AVERAGE, DIRECTIONS, POLICIES, MetricKey
 from ccrbench.io import read_json, write_atomic
 from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError

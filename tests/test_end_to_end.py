@@ -7,6 +7,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.cli import main
+from ccrbench.run_dir import MARKER
 from tests.tiny import TINY
 
 
@@ -75,6 +76,7 @@ def test_joint_trains_once_on_all_tasks(tmp_path):
 
 def test_existing_run_directory_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "r").mkdir()
+    (tmp_path / "r" / MARKER).write_text("")  # a run's directory (a folder no run wrote: tests/test_run_dir.py)
     (tmp_path / "r" / "results.json").write_text("{}")
     assert run_cli(tmp_path / "r") == 2
     assert "already holds results" in capsys.readouterr().err

@@ -1,15 +1,21 @@
 """The run directory: one process at a time, and a resolved thread count that --resume compares."""
 
+import json
 import multiprocessing
 import os
+import signal
+import threading
+from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
 from ccrbench.cli import main
 from ccrbench.config import load_config
-from ccrbench.runner import LOCK, locked_run_dir
-from ccrbench.suite import share_threads
+from ccrbench.run_dir import LOCK, MARKER, lock_holder, locked_run_dir
+from ccrbench.suite import run_suite, share_threads
+from tests.probes import wait_for
 from tests.tiny import TINY, run_args
 
 
@@ -65,3 +71,88 @@ def test_parallel_suite_jobs_set_threads_in_each_config():
     assert share_threads(config, 1).threads == 0  # resolved when the run starts
     assert share_threads(config, 2).threads == max(1, (os.cpu_count() or 1) // 2)
     assert share_threads(load_config(None, ["threads=3"]), 2).threads == 3  # the config's own choice wins
+
+
+def test_overwrite_empties_only_a_directory_a_run_wrote(tmp_path, capsys):
+    checkout = tmp_path / "checkout"  # e.g. `--out .` in a git checkout
+    (checkout / ".git").mkdir(parents=True)
+    (checkout / "code.py").write_text("print()\n")
+    for flags in (["--overwrite"], [], ["--resume"]):
+        assert main(run_args(checkout, "benchmark.tasks=[blocks]", flags=flags)) == 2
+        err = capsys.readouterr().err
+        assert f"--out {checkout} holds files that no run wrote (.git, code.py; no {MARKER} marker)" in err, err
+        assert sorted(p.name for p in checkout.iterdir()) == [".git", "code.py"]  # nothing deleted, no lock file left
+    run = tmp_path / "run"
+    assert main(run_args(run, "benchmark.tasks=[blocks]")) == 0 and (run / MARKER).exists()
+    (run / "notes.txt").write_text("mine")
+    assert main(run_args(run, "benchmark.tasks=[blocks]", flags=["--overwrite"])) == 0  # the run's own directory
+    assert not (run / "notes.txt").exists() and (run / "results.json").exists() and (run / MARKER).exists()
+
+
+def test_out_pointing_at_a_file_is_named(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(run_args(tmp_path / "file")) == 2
+    assert f"--out {tmp_path / 'file'} is a file, not a directory" in capsys.readouterr().err
+
+
+def test_sigterm_prints_the_resume_hint_like_ctrl_c(tmp_path, capsys):
+    gate, out = tmp_path / "gate", tmp_path / "run"
+    gate.mkdir()
+    strategy = f"strategy={{name: tests.probes:Gated, gate: {gate}, at: 1}}"
+
+    def terminate_at_the_gate():
+        wait_for(lambda: any(gate.glob("waiting-*")), "the run at its gate")
+        os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, waiting at the gate
+
+    killer = threading.Thread(target=terminate_at_the_gate)
+    killer.start()
+    try:
+        assert main(run_args(out, strategy)) == 128 + signal.SIGTERM
+    finally:
+        (gate / "open").touch()
+        killer.join()
+    err = capsys.readouterr().err
+    assert f"interrupted: the stages after blocks are kept in {out}; continue with: " in err and "--resume" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    assert main(run_args(out, strategy, flags=["--resume"])) == 0
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_their_runs(tmp_path, stop):
+    """`suite --jobs 2` stopped (kill -9, or SIGTERM) while both runs wait at a gate: a second suite
+    meanwhile leaves the live runs alone, and the workers exit (before, they outlived a killed parent
+    forever)."""
+    gate, out = tmp_path / "gate", tmp_path / "out"
+    gate.mkdir()
+    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 0, "once": False}}))
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1]}}))
+    names = ["seed-0", "seed-1"]
+    fork = multiprocessing.get_context("fork")  # the child shares this process's imports: starts at once
+    parent = fork.Process(target=main, args=(["suite", str(suite), "--out", str(out), "--jobs", "2"],))
+    parent.start()
+    workers = set()
+    try:
+        wait_for(lambda: len(list(gate.glob("waiting-*"))) == 2, "both runs at the gate")
+        workers = {lock_holder(out / n) for n in names}
+        assert workers == {int(p.name.split("-")[1]) for p in gate.glob("waiting-*")}
+        outcome = run_suite(suite, out, skip_existing=True)
+        assert all(f"run directory {out / n} is in use by process" in outcome[n] for n in names), outcome
+        os.kill(parent.pid, stop)
+        parent.join(60)
+        assert parent.exitcode == (-signal.SIGKILL if stop == signal.SIGKILL else 0)  # SIGTERM: handled, the workers stopped
+        wait_for(lambda: not any(_alive(w) for w in workers), "the workers to exit", timeout=60)
+        started = sorted((gate / "log").read_text().splitlines())
+        assert len(started) == 2 and {line.split()[0] for line in started} == {str(w) for w in workers}  # each run once
+        assert all(lock_holder(out / n) is None for n in names)
+    finally:
+        for pid in [*workers, parent.pid]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

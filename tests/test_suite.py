@@ -2,7 +2,7 @@ import json
 import os
 import shutil
 import signal
-import time
+from pathlib import Path
 
 import pytest
 from submitit.core.utils import cloudpickle_dump
@@ -10,9 +10,12 @@ from submitit.core.utils import cloudpickle_dump
 from ccrbench.cli import main
 from ccrbench.launch import JOBS, launch_suite, slurm_options, suite_status
 from ccrbench.registry import ConfigError
-from ccrbench.runner import LOCK, locked_run_dir
+from ccrbench.run_dir import LOCK, lock_holder, locked_run_dir
 from ccrbench.suite import expand_suite, run_name, run_suite
+from tests.probes import wait_for
 from tests.tiny import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_suite(tmp_path, variants, axes=None):
@@ -118,31 +121,37 @@ def test_suite_cli_reports_failures(sequential, tmp_path, capsys):
     assert main(["suite", str(suite), "--out", str(out), "--skip-existing"]) == 0
 
 
-def test_slurm_launcher_resumes_a_preempted_job_and_gives_the_local_results(sequential, tmp_path):
-    """Through submitit's local executor (real subprocesses, pickled jobs): the job of joint gets
-    Slurm's preemption/timeout signal (USR2) as soon as its run holds the run directory, is
-    requeued by submitit and resumes that directory; both runs end with the local launcher's
-    results. (Waiting for the first experience's checkpoint instead left a window of a fraction
-    of a second in which a busy machine let the tiny run finish before the signal.)"""
-    suite, local = sequential
+def test_slurm_launcher_resumes_a_preempted_job_and_gives_the_local_results(sequential, tmp_path, monkeypatch):
+    """Through submitit's local executor (real subprocesses, pickled jobs): a three-stage fine-tuning
+    run waits at a gate after its first stage's checkpoint (tests/probes.py) while its job gets
+    Slurm's preemption/timeout signal (USR2), so the signal always reaches a live run mid-way; submitit
+    requeues the job, which resumes from that checkpoint (experiences 1 and 2 only) and ends with the
+    local launcher's fine-tuning results."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))  # the job imports tests.probes
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    suite = write_suite(tmp_path, [{}])
+    (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 1}}))
     out = tmp_path / "slurm"
     jobs, outcome = launch_suite(suite, out, cluster="local")
-    assert outcome == {} and sorted(jobs) == ["strategy-finetune", "strategy-joint"]
-    run_dir = out / "strategy-joint"
-    deadline = time.time() + 600
-    while not (run_dir / LOCK).exists() or not (run_dir / LOCK).read_text():  # the run has started
-        assert time.time() < deadline and not jobs["strategy-joint"].done()
-        time.sleep(0.01)
-    os.kill(int((run_dir / LOCK).read_text()), signal.SIGUSR2)  # what Slurm sends a job before preempting it
-    assert {name: job.result() for name, job in jobs.items()} == {name: name for name in jobs}
-    log = jobs["strategy-joint"].stdout()
+    assert outcome == {} and sorted(jobs) == ["base"]
+    run_dir = out / "base"
+    wait_for(lambda: any(gate.glob("waiting-*")) or jobs["base"].done(), "the run at its gate")
+    first = lock_holder(run_dir)
+    assert not jobs["base"].done() and (gate / f"waiting-{first}").exists()  # the live run, held after its first checkpoint
+    os.kill(first, signal.SIGUSR2)  # what Slurm sends a job before preempting it
+    assert jobs["base"].result() == "base"
+    log = jobs["base"].stdout()
     assert "this job is preempted" in log and "Requeued job" in log and log.count("Loading pickle") == 2
-    for name in jobs:  # a restart could not succeed: resume=False refuses a directory holding results
-        launched, alone = (json.loads((d / name / "results.json").read_text()) for d in (out, local))
-        assert launched["complete"] and launched["config"] == alone["config"] and launched["stages"] == alone["stages"]
-    assert [row[1] for row in suite_status(suite, out)] == ["done", "done"]
+    started = [line.split() for line in (gate / "log").read_text().splitlines()]
+    second = started[-1][0]
+    assert started == [[str(first), "0"], [str(first), "1"], [second, "1"], [second, "2"]] and second != str(first)  # resumed, not restarted
+    assert lock_holder(run_dir) is None and (run_dir / LOCK).read_text() == ""  # no PID left to signal
+    launched, alone = (json.loads((d / name / "results.json").read_text()) for d, name in ((out, "base"), (sequential[1], "strategy-finetune")))
+    assert launched["complete"] and launched["stages"] == alone["stages"]
+    assert [row[1] for row in suite_status(suite, out)] == ["done"]
     again, skipped = launch_suite(suite, out, cluster="local", skip_existing=True)
-    assert again == {} and skipped == {"strategy-finetune": None, "strategy-joint": None}
+    assert again == {} and skipped == {"base": None}
 
 
 def test_status_lists_done_running_failed_missing(sequential, tmp_path, capsys):

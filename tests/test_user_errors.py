@@ -9,7 +9,7 @@ import torch
 from ccrbench.cli import main
 from ccrbench.config import from_dict, load_config
 from ccrbench.registry import ConfigError
-from ccrbench.runner import open_run_dir
+from ccrbench.run_dir import open_run_dir
 from tests.tiny import TINY, interrupt_training, run_args
 
 

@@ -44,17 +44,20 @@ class TaskSplit:
             which batches turn into float in [0, 1] on the device: `ccrbench.pixels.collate_images`).
         captions: the captions of each image (at least one each).
         image_ids: a unique integer id per image.
+        files: the file of each image, relative to the dataset's root (() when the images are
+            not read from files, e.g. generated ones).
     """
 
     images: Dataset
     captions: tuple[tuple[str, ...], ...]
     image_ids: tuple[int, ...]
+    files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not (len(self.images) == len(self.captions) == len(self.image_ids)):
+        if not (len(self.images) == len(self.captions) == len(self.image_ids)) or len(self.files) not in (0, len(self.image_ids)):
             raise ValueError(
-                f"images ({len(self.images)}), captions ({len(self.captions)}) and "
-                f"image_ids ({len(self.image_ids)}) must have one entry per image"
+                f"images ({len(self.images)}), captions ({len(self.captions)}), image_ids ({len(self.image_ids)}) "
+                f"and files ({len(self.files)}, or none) must have one entry per image"
             )
         empty = [i for i, caps in zip(self.image_ids, self.captions) if not caps or not all(c.strip() for c in caps)]
         if empty:
@@ -111,12 +114,15 @@ class RetrievalBenchmark:
             or from the tasks seen so far).
         checksums: {split: SHA-256 of its items (per task: image ids and captions)}, to tell
             whether two runs evaluated the same data.
+        image_files: {split: the files of its images, task after task} (empty tuples for
+            images that are not read from files).
     """
 
     scenario: CLScenario
     task_names: tuple[str, ...]
     task_captions: tuple[tuple[str, ...], ...]
     checksums: Mapping[str, str] = field(default_factory=dict)
+    image_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def train_captions(self) -> tuple[str, ...]:
@@ -177,4 +183,5 @@ def make_benchmark(
     scenario = with_task_labels(benchmark_from_datasets(**streams))
     corpus = tuple(tuple(c for caps in s.captions for c in caps) for s in train)
     checksums = MappingProxyType({name: split_checksum(split) for name, split in splits.items()})
-    return RetrievalBenchmark(scenario=scenario, task_names=tuple(task_names), task_captions=corpus, checksums=checksums)
+    files = MappingProxyType({name: tuple(f for s in split for f in s.files) for name, split in splits.items()})
+    return RetrievalBenchmark(scenario=scenario, task_names=tuple(task_names), task_captions=corpus, checksums=checksums, image_files=files)

@@ -42,7 +42,7 @@ from annotated_types import Ge, Interval
 from ccrbench.benchmarks.files.reading import DataError, clean_caption, under
 from ccrbench.benchmarks.files.tables import Row, read_rows
 from ccrbench.benchmarks.files.task_rules import ColumnRule, KeywordRule, TimeRule
-from ccrbench.benchmarks.files.tasks import NO_TASK, SPLITS, Candidate, Exclusions, TaskData, assemble, hash_unit
+from ccrbench.benchmarks.files.tasks import NO_TASK, SPLITS, Candidate, Exclusions, TaskData, assemble
 from ccrbench.benchmarks.visual_genome import split_of
 from ccrbench.registry import ConfigError, register_file_benchmark
 

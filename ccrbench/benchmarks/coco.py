@@ -54,7 +54,7 @@ from typing import Annotated, Literal
 import msgspec
 from annotated_types import Ge, Interval
 
-from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, require_file, under
+from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, refuse_repeated, require_file, under
 from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
 from ccrbench.registry import ConfigError, register_file_benchmark
 
@@ -65,7 +65,8 @@ SUPERCATEGORIES = (
 DEFAULT_TASKS = (("animal",), ("vehicle", "outdoor"), ("kitchen", "food", "furniture", "electronic", "appliance", "indoor"))
 DEFAULT_TASK_NAMES = ("animals", "vehicles", "indoor")
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
-INDEX_VERSION = "1"  # of the cached per-image indices: change it when their derivation changes
+INDEX_VERSION = "2"  # of the cached per-image indices: change it when their derivation changes
+REPEAT_HINT = "the file lists each image and annotation once: it is damaged or edited; download it again"
 ANNOTATIONS_HINT = "download the COCO annotations (annotations_trainval{year}.zip) and unzip them into {root}"
 
 
@@ -138,13 +139,17 @@ def load_coco(path: Path, *, kind: Literal["captions", "instances"], hint: str) 
     """The per-image index of an official COCO annotations file, cached while the file is unchanged.
 
     Raises:
-        DataError: a missing file, malformed JSON, an entry without a required field, or
-            an instance of a category missing from 'categories'.
+        DataError: a missing file, malformed JSON, an entry without a required field, an
+            image id, file name or caption id listed twice, or an instance of a category
+            missing from 'categories'.
     """
 
     def build() -> CocoImages:
+        data = load_json(path, hint=hint, schema=_Captions if kind == "captions" else _Instances)
+        refuse_repeated(path, "'images': id(s)", (im.id for im in data.images), hint=REPEAT_HINT)
+        refuse_repeated(path, "'images': file_name(s)", (im.file_name for im in data.images), hint=REPEAT_HINT)
         if kind == "captions":
-            data = load_json(path, hint=hint, schema=_Captions)
+            refuse_repeated(path, "'annotations': caption id(s)", (a.id for a in data.annotations), hint=REPEAT_HINT)
             captions: dict[int, list[tuple[int, str]]] = defaultdict(list)
             for a in data.annotations:
                 captions[a.image_id].append((a.id, clean_caption(a.caption)))
@@ -152,7 +157,6 @@ def load_coco(path: Path, *, kind: Literal["captions", "instances"], hint: str) 
                 files={im.id: im.file_name for im in data.images},
                 captions={i: tuple(c for _, c in sorted(caps) if c) for i, caps in captions.items()},
             )
-        data = load_json(path, hint=hint, schema=_Instances)
         supercategory = {c.id: c.supercategory for c in data.categories}
         unknown = sorted({a.category_id for a in data.annotations} - supercategory.keys())
         if unknown:
@@ -187,13 +191,16 @@ def read_karpathy(path: Path) -> list[KarpathyImage]:
     the file is unchanged.
 
     Raises:
-        DataError: a missing or malformed file, or an image without cocoid, split or sentences.
+        DataError: a missing or malformed file, an image without cocoid, split or sentences, or a
+            cocoid listed twice (it could be in two splits).
     """
     hint = "download Karpathy's splits (caption_datasets.zip, with dataset_coco.json) and set benchmark.karpathy_split to it"
 
     def build() -> list[KarpathyImage]:
         out = []
-        for i, image in enumerate(load_json(path, hint=hint, schema=_Karpathy).images):
+        images = load_json(path, hint=hint, schema=_Karpathy).images
+        refuse_repeated(path, "cocoid(s)", (image.cocoid for image in images), hint=REPEAT_HINT)
+        for i, image in enumerate(images):
             if image.split not in KARPATHY_SPLITS:
                 raise DataError(f"{path}: images[{i}] has split {image.split!r}; expected one of {', '.join(KARPATHY_SPLITS)}")
             ordered = sorted(enumerate(image.sentences), key=lambda js: (js[0] if js[1].sentid is None else js[1].sentid, js[0]))

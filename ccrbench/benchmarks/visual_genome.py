@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,7 +49,7 @@ import msgspec
 from annotated_types import Ge, Interval
 
 from ccrbench.benchmarks.coco import read_karpathy
-from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, require_file, under
+from ccrbench.benchmarks.files.reading import DataError, cached_index, clean_caption, load_json, refuse_repeated, require_file, under
 from ccrbench.benchmarks.files.task_rules import word_forms
 from ccrbench.benchmarks.files.tasks import NO_TASK, Candidate, Exclusions, TaskData, assemble, hash_unit
 from ccrbench.registry import ConfigError, register_file_benchmark
@@ -99,6 +100,7 @@ DOMAINS: dict[str, Domain] = {
 }
 IMAGE_FOLDERS = ("VG_100K", "VG_100K_2")
 HINT = "download Visual Genome v1.2 ({name}.json.zip) and unzip it into {root}"
+REPEAT_HINT = "the file lists each image once: it is damaged or edited; download it again"
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -191,8 +193,9 @@ def read_visual_genome(base: Path) -> list[VgImage]:
     `DOMAINS`) are unchanged.
 
     Raises:
-        DataError: a missing or malformed file, an entry without a required field, or an
-            image without an objects or region_descriptions entry.
+        DataError: a missing or malformed file, an entry without a required field, an image
+            listed twice in a file (by id, or by image file), or an image without an objects or
+            region_descriptions entry.
     """
     paths = [base / f"{n}.json" for n in ("image_data", "objects", "region_descriptions")]
     image_path, objects_path, regions_path = paths
@@ -200,7 +203,12 @@ def read_visual_genome(base: Path) -> list[VgImage]:
 
     def build() -> list[VgImage]:
         images = sorted(load_json(image_path, hint=hints[0], schema=list[_VgImage]), key=lambda im: im.image_id)
-        objects = {e.image_id: e.objects for e in load_json(objects_path, hint=hints[1], schema=list[_VgObjects])}
+        refuse_repeated(image_path, "image_id(s)", (im.image_id for im in images), hint=REPEAT_HINT)
+        refuse_repeated(image_path, "image file(s)", (im.url.rsplit("/", 1)[-1] for im in images), hint=REPEAT_HINT)
+        entries = load_json(objects_path, hint=hints[1], schema=list[_VgObjects])
+        refuse_repeated(objects_path, "image_id(s)", (e.image_id for e in entries), hint=REPEAT_HINT)
+        objects = {e.image_id: e.objects for e in entries}
+        del entries
         domains = {}
         for image in images:
             if image.image_id not in objects:
@@ -214,7 +222,10 @@ def read_visual_genome(base: Path) -> list[VgImage]:
             )
             domains[image.image_id] = frozenset().union(*found)
         del objects
-        regions = {e.id: e.regions for e in load_json(regions_path, hint=hints[2], schema=list[_VgRegions])}
+        entries = load_json(regions_path, hint=hints[2], schema=list[_VgRegions])
+        refuse_repeated(regions_path, "image id(s)", (e.id for e in entries), hint=REPEAT_HINT)
+        regions = {e.id: e.regions for e in entries}
+        del entries
         out = []
         for image in images:
             if image.image_id not in regions:
@@ -234,7 +245,7 @@ def read_visual_genome(base: Path) -> list[VgImage]:
             out.append(VgImage(image.image_id, image.coco_id, file, domains[image.image_id], tuple(texts)))
         return out
 
-    version = json.dumps({d: [sorted(dom.names), sorted(dom.synsets)] for d, dom in DOMAINS.items()})
+    version = json.dumps({"checks": 2, **{d: [sorted(dom.names), sorted(dom.synsets)] for d, dom in DOMAINS.items()}})
     return cached_index("visual-genome", [require_file(p, hint=h) for p, h in zip(paths, hints)], build, version=version)
 
 
@@ -295,7 +306,14 @@ def sevige(
         coco_test = {im.cocoid for im in read_karpathy(under(base, exclude_coco_test)) if im.split == "test"}
     excluded = Exclusions()
     candidates = []
-    for image in read_visual_genome(base):
+    vg_images = read_visual_genome(base)
+    if exclude_coco_test and all(image.coco_id is None for image in vg_images):
+        warnings.warn(
+            f"sevige.exclude_coco_test: no image of {base / 'image_data.json'} has a coco_id, so no COCO test image can be "
+            "left out; use the release whose image_data.json has coco_id (1.2), or exclude_coco_test: ''",
+            stacklevel=2,
+        )
+    for image in vg_images:
         if not image.domains:
             excluded.add(NO_TASK, "no object of any domain")
             continue

@@ -1,22 +1,24 @@
 """Indexing, querying and retrieval metrics.
 
-The Avalanche parts (`RetrievalMetrics`, `TrainingLoss`, `MetricCSVLogger`, `build_loggers`) are
-imported on first use: reports and `import ccrbench.evaluation` do not import Avalanche (seconds).
+Every name here is imported on first use (PEP 562): reports and the typed keys
+(`ccrbench.evaluation.keys`) import neither torch nor Avalanche, which cost seconds.
 """
 
 from importlib import import_module
 
-from ccrbench.evaluation.protocol import TaskEmbeddings, evaluate_stage
-from ccrbench.evaluation.retrieval import evaluate_retrieval, rank_metrics, retrieval_ranks
-
 _LAZY = {
+    "TaskEmbeddings": "ccrbench.evaluation.protocol",
+    "evaluate_stage": "ccrbench.evaluation.protocol",
+    "evaluate_retrieval": "ccrbench.evaluation.retrieval",
+    "rank_metrics": "ccrbench.evaluation.retrieval",
+    "retrieval_ranks": "ccrbench.evaluation.retrieval",
     "RetrievalMetrics": "ccrbench.evaluation.plugin",
     "TrainingLoss": "ccrbench.evaluation.training_loss",
     "MetricCSVLogger": "ccrbench.evaluation.loggers",
     "build_loggers": "ccrbench.evaluation.loggers",
 }
 
-__all__ = ["TaskEmbeddings", "evaluate_retrieval", "evaluate_stage", "rank_metrics", "retrieval_ranks", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562 lazy attributes

@@ -25,25 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, TaskEmbeddings, concat_tasks
+from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks
+
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE
 
 OVERLAP_K = 10  # the top-K of the task-overlap diagnostics
 # (key, label) of every diagnostic, in the order reports, plots and TensorBoard show them.
-DIAGNOSTICS = (
-    ("image_drift", "image drift: cos(stored, current)"),
-    ("text_drift", "caption drift: cos(stored, current)"),
-    ("pair_sim", "true-pair similarity, current encoders"),
-    ("i2t_pair_sim_noreindex", "true-pair similarity, current image vs stored caption"),
-    ("t2i_pair_sim_noreindex", "true-pair similarity, stored image vs current caption"),
-    ("i2t_margin", "i2t margin over the hardest in-task negative"),
-    ("t2i_margin", "t2i margin over the hardest in-task negative"),
-    ("i2t_margin_noreindex", "i2t margin, no-reindex pairing"),
-    ("t2i_margin_noreindex", "t2i margin, no-reindex pairing"),
-    ("i2t_cross_top10", "i2t top-10 from other tasks (all-task search)"),
-    ("t2i_cross_top10", "t2i top-10 from other tasks (all-task search)"),
-    ("i2t_cross_miss_share", "i2t all-task misses (R@10) caused by other tasks"),
-    ("t2i_cross_miss_share", "t2i all-task misses (R@10) caused by other tasks"),
-)
 CHUNK_ELEMENTS = 1 << 22  # scores held at once (16 MiB of floats)
 
 

@@ -20,6 +20,25 @@ DIRECTIONS = ("i2t", "t2i")
 POLICIES = ("reindex", "noreindex")
 POLICY_LABELS = {"reindex": "reindex", "noreindex": "no reindex"}  # how reports and TensorBoard name them
 RSUM = "rsum"
+ALL_TASKS = "all"  # the stage records' key of the search over every task's database (unknown task)
+AVERAGE = "average"  # ... and of the mean over tasks, each searched in its own database (known task)
+RULES = ("oldest_first", "random", "most_drifted_first")  # partial reindexing's selection rules
+# The drift diagnostics of evaluation/diagnostics.py: results.json key and how reports name it.
+DIAGNOSTICS = (
+    ("image_drift", "image drift: cos(stored, current)"),
+    ("text_drift", "caption drift: cos(stored, current)"),
+    ("pair_sim", "true-pair similarity, current encoders"),
+    ("i2t_pair_sim_noreindex", "true-pair similarity, current image vs stored caption"),
+    ("t2i_pair_sim_noreindex", "true-pair similarity, stored image vs current caption"),
+    ("i2t_margin", "i2t margin over the hardest in-task negative"),
+    ("t2i_margin", "t2i margin over the hardest in-task negative"),
+    ("i2t_margin_noreindex", "i2t margin, no-reindex pairing"),
+    ("t2i_margin_noreindex", "t2i margin, no-reindex pairing"),
+    ("i2t_cross_top10", "i2t top-10 from other tasks (all-task search)"),
+    ("t2i_cross_top10", "t2i top-10 from other tasks (all-task search)"),
+    ("i2t_cross_miss_share", "i2t all-task misses (R@10) caused by other tasks"),
+    ("t2i_cross_miss_share", "t2i all-task misses (R@10) caused by other tasks"),
+)
 MODEL_SEPARATOR = "_model_"  # a decoupled run's diagnostics carry their model: "i2t_model_image_drift"
 
 

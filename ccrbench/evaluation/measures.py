@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where ranks are measured: reports read this registry without it
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ def recall_at(ranks: Tensor, k: int) -> float:
 @measure("medr", title="median rank", higher_is_better=False)
 def median_rank(ranks: Tensor) -> float:
     """floor(median(rank)) + 1 (the median of an even count averages the two middle values), as in VSE++."""
+    import torch
+
     return float(torch.floor(torch.quantile(ranks, 0.5))) + 1.0
 
 

@@ -24,9 +24,9 @@ from avalanche.evaluation.metric_results import MetricValue
 from avalanche.evaluation.metric_utils import stream_type
 
 from ccrbench.evaluation.diagnostics import stage_diagnostics
-from ccrbench.evaluation.keys import MetricKey
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE, DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
-from ccrbench.evaluation.reindexing import RULES, BudgetedIndexes
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, RULES, MetricKey
+from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
+from ccrbench.evaluation.reindexing import BudgetedIndexes
 
 def metric_label(key: str, policy: str) -> str:
     """Avalanche's name of a metric key under a policy: i2t_r10 -> R@10_i2t_noreindex, t2i_medr -> medr_t2i_reindex, rsum -> rsum_reindex."""

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, RSUM, MetricKey, model_diagnostic, parse_keys
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, RSUM, MetricKey, model_diagnostic, parse_keys
 from ccrbench.evaluation.retrieval import rank_metrics, retrieval_ranks
 
-ALL_TASKS = "all"
-AVERAGE = "average"
 
 
 @dataclass(frozen=True)

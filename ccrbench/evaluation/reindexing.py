@@ -33,10 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ccrbench.evaluation.keys import IndexingPolicy
+from ccrbench.evaluation.keys import RULES, IndexingPolicy
 from ccrbench.evaluation.protocol import TaskEmbeddings
 
-RULES = ("oldest_first", "random", "most_drifted_first")
 PROBE_NEIGHBOURS = 5
 
 

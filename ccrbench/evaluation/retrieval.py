@@ -27,6 +27,11 @@ DEFAULT_TILE = (512, 2048)  # scores held at once: 1M floats = 4 MiB (+ 1 MiB of
 FUSED_MIN_TILES = 10_000
 
 
+class NonFiniteEmbeddingError(ValueError):
+    """An embedding holds NaN or infinite values: it has no rank (a NaN compares false with every
+    score, so it would neither beat nor tie anything and every query would look perfect)."""
+
+
 def _check(image_emb: Tensor, text_emb: Tensor, text_to_image: Tensor) -> None:
     if image_emb.ndim != 2 or text_emb.ndim != 2 or image_emb.shape[1] != text_emb.shape[1]:
         raise ValueError(
@@ -36,6 +41,15 @@ def _check(image_emb: Tensor, text_emb: Tensor, text_to_image: Tensor) -> None:
         raise ValueError(f"text_to_image must have shape [{text_emb.shape[0]}], got {tuple(text_to_image.shape)}")
     if text_to_image.numel() and (text_to_image.min() < 0 or text_to_image.max() >= image_emb.shape[0]):
         raise ValueError(f"text_to_image holds indices outside [0, {image_emb.shape[0]})")
+    for name, emb in (("image", image_emb), ("text", text_emb)):
+        bad = ~torch.isfinite(emb).all(dim=1)  # [N] or [M]
+        if bad.any():
+            rows = torch.nonzero(bad).flatten()
+            raise NonFiniteEmbeddingError(
+                f"{name} embeddings {rows[:5].tolist()}{' ...' if len(rows) > 5 else ''} ({len(rows)} of {len(emb)}) hold NaN or "
+                "infinite values: no retrieval metric is computed from them; check the inputs (a NaN feature) or the "
+                "model (diverged weights)"
+            )
 
 
 def retrieval_ranks(

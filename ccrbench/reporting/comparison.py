@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, MetricKey
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import seeds
 from ccrbench.reporting.continual import CL_METRIC_TITLES, CL_METRICS

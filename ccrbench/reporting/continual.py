@@ -8,8 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ccrbench.evaluation.keys import POLICIES, MetricKey
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, POLICIES, MetricKey
 from ccrbench.reporting.common import NAN, mean
 
 CL_METRICS = ("forgetting", "bwt", "plasticity", "incremental")

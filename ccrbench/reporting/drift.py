@@ -7,9 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ccrbench.evaluation.diagnostics import DIAGNOSTICS
-from ccrbench.evaluation.keys import DIRECTIONS, IndexingPolicy, MetricKey, split_model
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIAGNOSTICS, DIRECTIONS, IndexingPolicy, MetricKey, split_model
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import NAN, fmt, mean, seeds
 from ccrbench.reporting.statistics import final_stat, mean_std, stat_cell

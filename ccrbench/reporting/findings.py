@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, IndexingPolicy, MetricKey
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
-from ccrbench.evaluation.reindexing import RULES
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, RULES, IndexingPolicy, MetricKey
 from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError
 from ccrbench.reporting.drift import policy_title

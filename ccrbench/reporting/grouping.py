@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.protocol import ALL_TASKS
+from ccrbench.evaluation.keys import ALL_TASKS
 
 
 def run_label(config: dict[str, Any]) -> str:

@@ -12,9 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ccrbench.evaluation.diagnostics import DIAGNOSTICS  # noqa: E402
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, POLICY_LABELS, IndexingPolicy, MetricKey  # noqa: E402
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE  # noqa: E402
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIAGNOSTICS, DIRECTIONS, POLICIES, POLICY_LABELS, IndexingPolicy, MetricKey  # noqa: E402
 from ccrbench.reporting.drift import budget_curve, budget_policies, diagnostics_per_stage  # noqa: E402
 from ccrbench.reporting.grouping import Group, group_runs, run_label  # noqa: E402
 from ccrbench.reporting.statistics import confidence_interval, mean_std  # noqa: E402

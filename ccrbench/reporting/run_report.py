@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICIES, MetricKey, measure_keys, parse_keys
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, MetricKey, measure_keys, parse_keys
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import NAN, fmt
 from ccrbench.reporting.continual import CL_METRICS

@@ -7,16 +7,18 @@ targets. `RetrievalTemplate` is that template for two-branch models; with no str
 `Finetune()`) it is naive fine-tuning, and these plugins add the continual-learning strategies.
 """
 
-from ccrbench.strategies import compatible, ewc, finetune, joint, joint_no_ctnp, lora, lwf, mas, replay, wise_ft, zscl  # noqa: F401
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.strategies.compatible import Compatible
 from ccrbench.strategies.ewc import EWC
 from ccrbench.strategies.finetune import Finetune
 from ccrbench.strategies.joint import Joint
 from ccrbench.strategies.joint_no_ctnp import JointNoCTNP
+from ccrbench.strategies.lora import LoRA
 from ccrbench.strategies.lwf import LwF
 from ccrbench.strategies.mas import MAS
 from ccrbench.strategies.replay import Replay
+from ccrbench.strategies.wise_ft import WiseFT
+from ccrbench.strategies.zscl import ZSCL
 from ccrbench.training.template import RetrievalTemplate
 
-__all__ = ["EWC", "MAS", "Compatible", "Finetune", "Joint", "JointNoCTNP", "LwF", "Replay", "RetrievalTemplate", "StrategyPlugin"]
+__all__ = ["EWC", "MAS", "ZSCL", "Compatible", "Finetune", "Joint", "JointNoCTNP", "LoRA", "LwF", "Replay", "RetrievalTemplate", "StrategyPlugin", "WiseFT"]

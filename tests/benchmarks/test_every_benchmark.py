@@ -3,6 +3,7 @@ benchmarks on the miniature trees of minidata.py): a new benchmark is covered by
 and adding its tiny options to TINY below."""
 
 from collections.abc import Callable
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 import ccrbench  # noqa: F401 - fills the registries
 from ccrbench.benchmarks.base import RetrievalBenchmark
-from ccrbench.registry import BENCHMARKS
+from ccrbench.registry import BENCHMARKS, FILE_BENCHMARKS
 from tests.benchmarks import captiondata
 from tests.benchmarks.minidata import build_coco, build_vg
 from tests.contract import assert_documented_keyword_keys
@@ -94,6 +95,22 @@ def test_items_have_the_retrieval_layout_and_unique_image_ids(name, built):
         assert all(isinstance(i, int) for i in ids) and len(ids) == len(set(ids)), f"{split}: an image id repeats"
     splits = list(ids_of_split.values())
     assert all(not set(a) & set(b) for k, a in enumerate(splits) for b in splits[k + 1 :]), "an image is in two splits"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_image_is_in_two_splits_by_id_or_by_file(name, built):
+    """No leak between train, val and test: their image ids, and their image files (for the
+    benchmarks that read files), are pairwise disjoint and each listed once."""
+    _, bm, _ = built(name)
+    ids = {"train": [i for exp in bm.train_stream for i in dict.fromkeys(item[2] for item in items(exp))]}
+    ids |= {split: [item[2] for exp in stream for item in items(exp)] for split, stream in streams(bm).items()}
+    files = {split: list(bm.image_files.get(split, ())) for split in ids}
+    for split in ids:
+        assert len(files[split]) == (len(ids[split]) if name in FILE_BENCHMARKS else 0), f"{split}: one file per image of a file benchmark"
+    for by in (ids, files):
+        for a, b in combinations(by, 2):
+            assert not set(by[a]) & set(by[b]), f"{name}: {a} and {b} share {sorted(set(by[a]) & set(by[b]))[:5]}"
+        assert all(len(v) == len(set(v)) for v in by.values()), f"{name}: an image is listed twice in a split"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from ccrbench.evaluation.keys import IndexingPolicy, MetricKey, measure_keys
+from ccrbench.evaluation.keys import RULES, IndexingPolicy, MetricKey, measure_keys
 from ccrbench.evaluation.measures import MEASURES, measure
 from ccrbench.evaluation.protocol import TaskEmbeddings, evaluate_stage
-from ccrbench.evaluation.reindexing import RULES, policy_name
+from ccrbench.evaluation.reindexing import policy_name
 
 
 def stage_metrics(ks=(1, 3)):

@@ -9,7 +9,6 @@ only the rows a batch needs are read, never the whole array.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ccrbench.benchmarks.files.reading import DataError, require_file
+from ccrbench.benchmarks.files.reading import DataError, refuse_repeated, require_file
 
 FEATURE_DTYPES = (np.float32, np.float16)
 
@@ -30,19 +29,30 @@ class FeatureImages(Dataset):
     Args:
         features: float32 or float16 array [N, F] (may be memory-mapped).
         rows: the row of each item.
+        source: the file the features come from, named when a row is not finite.
+
+    Raises (on reading an item):
+        DataError: its row holds NaN or infinite values (naming `source` and the row).
     """
 
-    def __init__(self, *, features: np.ndarray, rows: Sequence[int]) -> None:
+    def __init__(self, *, features: np.ndarray, rows: Sequence[int], source: str | Path = "the features array") -> None:
         if features.dtype not in FEATURE_DTYPES or features.ndim != 2:
             raise ValueError(f"expected float32 or float16 features [N, F], got {features.dtype} {features.shape}")
         self.features = features
         self.rows = tuple(rows)
+        self.source = source
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, i: int) -> Tensor:
-        return torch.from_numpy(np.array(self.features[self.rows[i]], dtype=np.float32))
+        row = np.array(self.features[self.rows[i]], dtype=np.float32)  # [F]
+        if not np.isfinite(row).all():  # checked as each row is read: the array stays memory-mapped
+            raise DataError(
+                f"{self.source}: row {self.rows[i]} holds NaN or infinite values; recompute the features "
+                "(`ccrbench features`) or leave that image out"
+            )
+        return torch.from_numpy(row)
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,11 @@ class Precomp:
     captions: tuple[tuple[str, ...], ...]
     ids: tuple[int, ...]
     rows: tuple[int, ...]
+    source: Path
+
+    def images(self) -> FeatureImages:
+        """The split's rows as a dataset (item i: image `ids[i]`)."""
+        return FeatureImages(features=self.features, rows=self.rows, source=self.source)
 
     def row_of(self) -> dict[int, int]:
         """image id -> index into `ids`/`captions`/`rows`."""
@@ -95,10 +110,11 @@ def read_precomp(folder: Path, split: str) -> Precomp:
             ids.append(int(line))
         except ValueError as e:
             raise DataError(f"{ids_path}: line {n} is {line!r}, not an integer image id; {hint}") from e
-    repeated = [i for i, c in Counter(ids).items() if c > 1]
-    if repeated:
-        raise DataError(f"{ids_path}: image id(s) {repeated[:5]} appear more than once; {hint}")
+    refuse_repeated(ids_path, "image id(s)", ids, hint=hint)
     captions = caps_path.read_text(encoding="utf-8").splitlines()
+    blank = [n for n, caption in enumerate(captions, 1) if not caption.strip()]
+    if blank:
+        raise DataError(f"{caps_path}: line(s) {blank[:5]} are blank; every line is one caption (remove the line or write its caption); {hint}")
     if not ids or len(captions) % len(ids):
         raise DataError(
             f"length mismatch in {folder}: {caps_path.name} has {len(captions)} captions for the {len(ids)} ids of "
@@ -115,4 +131,4 @@ def read_precomp(folder: Path, split: str) -> Precomp:
             f"{len(ids)} ids and {caps_path.name} {len(captions)} captions (one row per image or per caption); {hint}"
         )
     grouped = tuple(tuple(captions[i * per_image : (i + 1) * per_image]) for i in range(len(ids)))
-    return Precomp(features=features, captions=grouped, ids=tuple(ids), rows=rows)
+    return Precomp(features=features, captions=grouped, ids=tuple(ids), rows=rows, source=ims_path)

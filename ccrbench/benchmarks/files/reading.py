@@ -8,7 +8,8 @@ import mmap
 import os
 import pickle
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,15 @@ def require_file(path: Path, *, hint: str) -> Path:
         found = "the folder does not exist" if not where.is_dir() else "not there"
         raise DataError(f"missing file {path.name}: looked for {path} (in {where}: {found}); {hint}")
     return path
+
+
+def refuse_repeated(path: Path, what: str, values: Iterable[Hashable], *, hint: str) -> None:
+    """Raises a DataError naming `path` and the values of `values` that occur more than once
+    (`what`: what they are, e.g. "image id(s)"): a repeated id would pair one image's data
+    with another's, or put an image in two splits."""
+    repeated = [v for v, n in Counter(values).items() if n > 1]
+    if repeated:
+        raise DataError(f"{path}: {what} {repeated[:5]}{' ...' if len(repeated) > 5 else ''} appear more than once; {hint}")
 
 
 def load_json(path: Path, *, hint: str, schema: Any = Any) -> Any:

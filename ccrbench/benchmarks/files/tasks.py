@@ -19,7 +19,7 @@ from torch.utils.data import Dataset, Subset
 
 from ccrbench.benchmarks.base import RetrievalBenchmark, TaskSplit, make_benchmark
 from ccrbench.benchmarks.files.images import Augmented, JpegFiles
-from ccrbench.benchmarks.files.precomp import FeatureImages, precomp_paths, read_precomp
+from ccrbench.benchmarks.files.precomp import precomp_paths, read_precomp
 from ccrbench.benchmarks.files.prepared import image_sources
 from ccrbench.benchmarks.files.reading import DataError, find_image
 from ccrbench.markdown import markdown_table
@@ -123,6 +123,20 @@ class TaskData:
         return "\n".join(lines)
 
 
+def refuse_twice(candidates: Sequence[Candidate]) -> None:
+    """Raises a DataError when two candidates share an image id or an image file: whatever the
+    loader, an image is in one task and one split only (never a test image that is also trained on)."""
+    for what, key in (("image id", lambda c: c.image_id), ("image file", lambda c: c.file)):
+        first: dict[object, Candidate] = {}
+        for c in candidates:
+            other = first.setdefault(key(c), c)
+            if other is not c:
+                raise DataError(
+                    f"{what} {key(c)!r} is listed twice (task {other.task} {other.split} and task {c.task} {c.split}): an image "
+                    "belongs to one task and one split; remove the repeated entry from the dataset's files"
+                )
+
+
 def assemble(
     *,
     candidates: Sequence[Candidate],
@@ -146,9 +160,11 @@ def assemble(
     Raises:
         DataError: a missing image or feature file, an image without features or an
             image that does not decode (with on_bad_image="fail"), captions that differ
-            from the precomputed ones, or a task left without train or test images (one
-            without validation images leaves the benchmark without a validation split).
+            from the precomputed ones, an image id or file given twice (it could be in
+            two splits), or a task left without train or test images (one without
+            validation images leaves the benchmark without a validation split).
     """
+    refuse_twice(candidates)
     items: dict[tuple[int, str], list[tuple[Candidate, Dataset, int]]] = defaultdict(list)
     if mode == "images":
         sources = image_sources(
@@ -172,7 +188,7 @@ def assemble(
             )
     else:
         precomp = {split: read_precomp(features_dir, split) for split in SPLITS if any(c.split == split for c in candidates)}
-        sources = {split: FeatureImages(features=p.features, rows=p.rows) for split, p in precomp.items()}
+        sources = {split: p.images() for split, p in precomp.items()}
         index = {split: p.row_of() for split, p in precomp.items()}
         for c in candidates:
             i = index[c.split].get(c.image_id)
@@ -213,6 +229,7 @@ def assemble(
                 images=images(t, split),
                 captions=tuple(c.captions for c, _, _ in items[t, split]),
                 image_ids=tuple(c.image_id for c, _, _ in items[t, split]),
+                files=tuple(c.file for c, _, _ in items[t, split]),
             )
             for t in range(len(task_names))
         )

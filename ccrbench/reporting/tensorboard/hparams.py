@@ -15,8 +15,7 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.config import flatten
-from ccrbench.evaluation.keys import POLICY_LABELS, RSUM, MetricKey
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, POLICY_LABELS, RSUM, MetricKey
 from ccrbench.reporting.tensorboard.scalars import scalar_tag
 
 # Keys a comparison is about: shown first in HPARAMS when they differ (or, for one run, always).

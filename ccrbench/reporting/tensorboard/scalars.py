@@ -15,8 +15,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from ccrbench.evaluation.keys import DIRECTIONS, POLICY_LABELS, parse_keys, split_model
-from ccrbench.evaluation.protocol import ALL_TASKS, AVERAGE
+from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICY_LABELS, parse_keys, split_model
 
 SCOPE_LABELS = {AVERAGE: "average · known task", ALL_TASKS: "all tasks · unknown task"}
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
