@@ -1,6 +1,7 @@
 """CONTRIBUTING.md's "Contributing a metric" cannot rot: its example, added to measures.py as the guide
 says, reaches results, results.md, the comparison report, `--metric`, a tune criterion and TensorBoard."""
 
+import __future__
 import re
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def mrr():
     """The guide's example, run in the namespace of measures.py (as if added at its end), then removed."""
     (code,) = re.findall(r"```python\n(.*?)```", SECTION, re.S)
     namespace = dict(vars(measures))
-    exec(code, namespace)
+    exec(compile(code, "CONTRIBUTING.md", "exec", flags=__future__.annotations.compiler_flag), namespace)  # measures.py's own future import
     yield namespace["mean_reciprocal_rank"]
     measures.MEASURES.pop("mrr")
 
