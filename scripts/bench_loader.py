@@ -110,7 +110,7 @@ def demo_step(size: int, batch: int) -> tuple[Callable[[torch.Tensor], None], in
     """One training step of the demo's model (configs/shapes_finetune.yaml, image size `size`) on a batch of images."""
     from ccrbench.config import load_config
     from ccrbench.registry import LOSSES
-    from ccrbench.runner import build_model
+    from ccrbench.build import build_model
 
     config = load_config(REPO / "configs" / "shapes_finetune.yaml", [])
     captions = tuple(f"a red {w} next to a blue {w}" for w in ("square", "circle", "star", "ring"))
