@@ -40,11 +40,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_model(config: RunConfig, corpus: Sequence[str]) -> TwoBranchModel:
-    """The run's two-branch model (`ccrbench.models.build.model_from_config`)."""
-    return model_from_config(config.model, corpus)
-
-
 def learn_vocabulary(model: TwoBranchModel, captions: Sequence[str]) -> None:
     """Shows a text encoder with a growing vocabulary the training captions of the stage it starts."""
     if isinstance(model.text_encoder, GrowingVocabulary):
@@ -88,7 +83,7 @@ def build_learner(
     """Model, loss, optimizer, strategy plugin and evaluator for one model of the run (its
     training curves go to `writer`, if any; the runner logs the evaluation to it; the evaluator
     sends every metric to the Avalanche `loggers`)."""
-    model = build_model(config, benchmark.train_captions)
+    model = model_from_config(config.model, benchmark.train_captions)
     if distributed.world_size() > 1:
         refuse_batch_statistics(model)
     criterion = LOSSES.build(config.loss.name, config.loss.options)

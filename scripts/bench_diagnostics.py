@@ -27,7 +27,8 @@ from ccrbench.evaluation.diagnostics import stage_diagnostics
 from ccrbench.evaluation.protocol import TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
 from ccrbench.evaluation.reindexing import BudgetedIndexes
 from ccrbench.registry import BENCHMARKS
-from ccrbench.build import build_model, seed_everything
+from ccrbench.build import seed_everything
+from ccrbench.models.build import model_from_config
 from ccrbench.training.template import RetrievalCollate
 
 
@@ -36,7 +37,7 @@ def embed_test_sets(config_path: str) -> tuple[dict[int, TaskEmbeddings], Callab
     config = load_config(config_path)
     seed_everything(config.seed)
     benchmark = BENCHMARKS.build(config.benchmark.name, config.benchmark.options)
-    model = build_model(config, benchmark.train_captions).eval()
+    model = model_from_config(config.model, benchmark.train_captions).eval()
     collate = RetrievalCollate(model.tokenize)
 
     def embed() -> dict[int, TaskEmbeddings]:

@@ -110,11 +110,11 @@ def demo_step(size: int, batch: int) -> tuple[Callable[[torch.Tensor], None], in
     """One training step of the demo's model (configs/shapes_finetune.yaml, image size `size`) on a batch of images."""
     from ccrbench.config import load_config
     from ccrbench.registry import LOSSES
-    from ccrbench.build import build_model
+    from ccrbench.models.build import model_from_config
 
     config = load_config(REPO / "configs" / "shapes_finetune.yaml", [])
     captions = tuple(f"a red {w} next to a blue {w}" for w in ("square", "circle", "star", "ring"))
-    model = build_model(config, captions * 4)
+    model = model_from_config(config.model, captions * 4)
     loss = LOSSES.build(config.loss.name, config.loss.options)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.train.lr)
     text = model.tokenize([captions[k % 4] for k in range(batch)])

@@ -7,7 +7,8 @@ import ccrbench.training.template as template
 from ccrbench.checkpoint import CHECKPOINT, init_from
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.registry import BENCHMARKS, ConfigError
-from ccrbench.build import build_model, seed_everything
+from ccrbench.build import seed_everything
+from ccrbench.models.build import model_from_config
 from ccrbench.runner import run
 from tests.tiny import TINY
 
@@ -28,7 +29,7 @@ def first_run(tmp_path_factory):
 
 def model(*extra, corpus=CORPUS):
     seed_everything(1)
-    return build_model(config(*extra), corpus)
+    return model_from_config(config(*extra).model, corpus)
 
 
 def test_the_second_run_trains_from_the_first_runs_weights(first_run, tmp_path, monkeypatch):
@@ -56,7 +57,7 @@ def test_a_checkpoint_file_or_a_saved_state_dict_is_a_start(first_run, tmp_path,
     if form == "state_dict":
         path = tmp_path / "model.pt"
         torch.save(saved, path)
-    target = build_model(config(), captions())
+    target = model_from_config(config().model, captions())
     init_from(target, path)
     assert all(torch.equal(v, saved[k]) for k, v in target.state_dict().items() if isinstance(v, torch.Tensor))
 
@@ -82,11 +83,11 @@ def test_errors_name_the_key_and_the_path(first_run, tmp_path):
 def test_another_architecture_is_refused_naming_the_parameter(first_run):
     ours = captions()
     with pytest.raises(ConfigError, match=r"another architecture.*'image_proj.weight' has shape \[16, 32\] there but \[24, 32\] here"):
-        init_from(build_model(config("model.embed_dim=24"), ours), first_run)
+        init_from(model_from_config(config("model.embed_dim=24").model, ours), first_run)
     with pytest.raises(ConfigError, match=r"another architecture.*it has 'shared.1.weight', which this model lacks"):
-        init_from(build_model(config(), ours), _with_extra_key(first_run))
+        init_from(model_from_config(config().model, ours), _with_extra_key(first_run))
     with pytest.raises(ConfigError, match=r"'text_encoder.embed.weight' has shape .*vocabulary: seen_tasks"):
-        init_from(build_model(config(), CORPUS), first_run)  # a vocabulary of other captions
+        init_from(model_from_config(config().model, CORPUS), first_run)  # a vocabulary of other captions
 
 
 def _with_extra_key(run_dir):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ccrbench.cli import main
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.registry import ENCODERS, LOSSES, ConfigError
-from ccrbench.build import build_model
+from ccrbench.models.build import model_from_config
 from ccrbench.runner import run
 
 MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
@@ -132,7 +132,7 @@ def test_tiny_siglip_continual_run_and_checkpoint_round_trip(tiny, tmp_path):
     assert float(saved["logit_scale"]) != pytest.approx(math.log(10.0))  # the pretrained temperature was trained, on the model
     assert {"logit_scale", "logit_bias"} <= set(saved)
 
-    fresh = build_model(config, ())
+    fresh = model_from_config(config.model, ())
     images, tokens = torch.rand(2, 3, 32, 32), fresh.tokenize(["a red square", "a blue circle"])
     with torch.no_grad():
         before = fresh.eval()(images, tokens)[0]
@@ -140,7 +140,7 @@ def test_tiny_siglip_continual_run_and_checkpoint_round_trip(tiny, tmp_path):
         fresh.load_state_dict(saved)  # strict: the same modules, the towers included
         after = fresh(images, tokens)[0]
     assert not torch.allclose(before, after)  # the run trained the towers
-    again = build_model(config, ())
+    again = model_from_config(config.model, ())
     again.add_logit_parameters({"logit_scale": 0.0, "logit_bias": 0.0})
     again.load_state_dict(fresh.state_dict())
     with torch.no_grad():

@@ -9,7 +9,7 @@ from ccrbench.config import from_dict
 from ccrbench.tokens import TokenBatch
 from ccrbench.models.two_branch import TwoBranchModel, projection_head
 from ccrbench.registry import ConfigError
-from ccrbench.build import build_model
+from ccrbench.models.build import model_from_config
 
 
 class Features(nn.Module):
@@ -47,7 +47,7 @@ def test_mlp_projection_is_linear_relu_linear():
 
 def test_projection_comes_from_the_config():
     config = from_dict({"model": {"projection": "mlp", "embed_dim": 8, "image_encoder": {"name": "small_cnn", "width": 8, "output_dim": 16}}})
-    model = build_model(config, ("a red square",))
+    model = model_from_config(config.model, ("a red square",))
     assert isinstance(model.image_proj, nn.Sequential) and model.image_proj[2].out_features == 8
     with pytest.raises(ConfigError, match="model.projection: expected one of 'linear', 'mlp'"):
         from_dict({"model": {"projection": "deep"}})

@@ -2,7 +2,8 @@ import pytest
 import torch
 from avalanche.training.plugins import EvaluationPlugin
 
-from ccrbench.build import build_model, seed_everything
+from ccrbench.build import seed_everything
+from ccrbench.models.build import model_from_config
 from ccrbench.config import apply_overrides, from_dict
 from ccrbench.evaluation.plugin import RetrievalMetrics
 from ccrbench.registry import BENCHMARKS, LOSSES
@@ -14,7 +15,7 @@ def tiny_strategy():
     config = from_dict(apply_overrides({}, TINY))
     seed_everything(0)
     bm = BENCHMARKS.build("shapes", config.benchmark.options)
-    model = build_model(config, bm.train_captions)
+    model = model_from_config(config.model, bm.train_captions)
     metrics = RetrievalMetrics(ks=(1, 5))
     strategy = RetrievalTemplate(
         model=model,
@@ -66,7 +67,7 @@ def test_shared_layers_are_one_module_in_both_branches():
     from ccrbench.config import apply_overrides, from_dict
 
     config = from_dict(apply_overrides({}, [*TINY, "model.shared_layers=1"]))
-    model = build_model(config, ("a red square",))
+    model = model_from_config(config.model, ("a red square",))
     calls = []
     model.shared.register_forward_hook(lambda *_: calls.append(1))
     images = torch.rand(2, 3, 32, 32)
@@ -74,5 +75,5 @@ def test_shared_layers_are_one_module_in_both_branches():
     assert len(calls) == 2  # the same module embedded both modalities
     assert any(n.startswith("shared.") for n in model.branch_parameters("image"))
     assert any(n.startswith("shared.") for n in model.branch_parameters("text"))
-    plain = build_model(from_dict(apply_overrides({}, TINY)), ("a red square",))
+    plain = model_from_config(from_dict(apply_overrides({}, TINY)).model, ("a red square",))
     assert len(plain.shared) == 0
