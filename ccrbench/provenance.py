@@ -15,7 +15,7 @@ import torch
 
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.config import RunConfig
-from ccrbench.reporting import summarize
+from ccrbench.evaluation.continual import summarize
 
 
 def json_safe(x: Any) -> Any:

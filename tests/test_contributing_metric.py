@@ -12,7 +12,7 @@ from ccrbench.evaluation import measures
 from ccrbench.evaluation.keys import MetricKey
 from ccrbench.evaluation.protocol import TaskEmbeddings, evaluate_stage
 from ccrbench.reporting.comparison import comparison_report
-from ccrbench.reporting.continual import summarize
+from ccrbench.evaluation.continual import summarize
 from ccrbench.reporting.run_report import markdown_report
 from ccrbench.reporting.suite_report import choose_metric
 from ccrbench.reporting.tensorboard.layout import scalars_layout

@@ -23,6 +23,7 @@ from avalanche.evaluation.metric_definitions import PluginMetric
 from avalanche.evaluation.metric_results import MetricValue
 from avalanche.evaluation.metric_utils import stream_type
 
+from ccrbench.evaluation import continual
 from ccrbench.evaluation.diagnostics import stage_diagnostics
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, RULES, MetricKey
 from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
@@ -42,22 +43,18 @@ def scope_label(scope: str) -> str:
 
 def task_forgetting(history: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
     """{policy: {scope: {key: forgetting}}} after the last of the stage metrics `history`: per task learned
-    before it, its best earlier value minus its value now (ranks: now minus the lowest earlier), and
-    "average", their mean (docs/metrics.md's forgetting, stage by stage)."""
-    *before, now = history
+    before it, `continual.task_forgetting` (its best earlier value minus its value now), and "average",
+    their mean (docs/metrics.md's forgetting, stage by stage)."""
+    now = history[-1]
+    num_tasks = 1 + max(int(scope) for scopes in now.values() for scope in scopes if scope.isdigit())
+    matrices = continual.stage_matrices([{"metrics": m} for m in history], num_tasks, policies=now)
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for policy, scopes in now.items():
-        per_task = {}
-        for scope, values in scopes.items():
-            earlier = [stage[policy][scope] for stage in before if scope.isdigit() and scope in stage.get(policy, {})]
-            if earlier:
-                per_task[scope] = {
-                    k: (max(e[k] for e in earlier) - v) if MetricKey.parse(k).higher_is_better else (v - min(e[k] for e in earlier))
-                    for k, v in values.items()
-                }
+    for policy, by_key in matrices.items():
+        per_key = {k: continual.task_forgetting(m, higher_is_better=MetricKey.parse(k).higher_is_better) for k, m in by_key.items()}
+        old = [t for t in range(num_tasks) if not continual.missing(next(iter(per_key.values()))[t])]  # learned before now
+        per_task = {str(t): {k: values[t] for k, values in per_key.items()} for t in old}
         if per_task:
-            keys = next(iter(per_task.values()))
-            out[policy] = {**per_task, AVERAGE: {k: sum(t[k] for t in per_task.values()) / len(per_task) for k in keys}}
+            out[policy] = {**per_task, AVERAGE: {k: continual.mean(t[k] for t in per_task.values()) for k in per_key}}
     return out
 
 

@@ -5,7 +5,7 @@ Above `evaluation` (which measures embeddings) and below `runner` (which writes 
 results.md from here): it reads results.json's records, never a model or a strategy.
 """
 
-from ccrbench.reporting.continual import summarize
+from ccrbench.evaluation.continual import summarize
 from ccrbench.reporting.run_report import markdown_report
 
 __all__ = ["markdown_report", "summarize"]

@@ -1,22 +1,11 @@
-"""What every report module shares: the missing value, the mean, number cells."""
+"""What every report module shares: the missing value and the mean (defined with the
+continual-learning maths, `evaluation/continual.py`), number cells."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from ccrbench.evaluation.continual import NAN, mean, missing
 
-NAN = float("nan")
-
-
-def missing(x: float | None) -> bool:
-    """None or NaN: a value not measured (results.json writes NaN as null)."""
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def mean(xs: Iterable[float | None]) -> float:
-    """Mean of the values that are not missing (NaN when none is)."""
-    kept = [x for x in xs if not missing(x)]
-    return sum(kept) / len(kept) if kept else NAN
+__all__ = ["NAN", "fmt", "mean", "missing", "seeds"]
 
 
 def fmt(x: float | None, digits: int = 1) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, MetricKey
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import seeds
-from ccrbench.reporting.continual import CL_METRIC_TITLES, CL_METRICS
+from ccrbench.evaluation.continual import CL_METRIC_TITLES, CL_METRICS
 from ccrbench.reporting.drift import budget_table, final_diagnostics_table
 from ccrbench.reporting.grouping import by_setting, group_runs
 from ccrbench.reporting.statistics import confidence_interval, final_stat, mean_std, stat_cell

@@ -8,7 +8,7 @@ from typing import Any
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, MetricKey, measure_keys, parse_keys
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import NAN, fmt
-from ccrbench.reporting.continual import CL_METRICS
+from ccrbench.evaluation.continual import CL_METRICS
 from ccrbench.reporting.drift import budget_section, diagnostics_section
 
 

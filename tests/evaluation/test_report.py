@@ -4,7 +4,7 @@ import pytest
 
 from ccrbench.cli import main
 from ccrbench.reporting.comparison import comparison_csv, comparison_report
-from ccrbench.reporting.continual import backward_transfer, forgetting, incremental, plasticity, summarize
+from ccrbench.evaluation.continual import backward_transfer, forgetting, incremental, plasticity, summarize
 from ccrbench.reporting.findings import FINDINGS, check_findings, findings_table
 from ccrbench.reporting.plots import plot_all
 from ccrbench.reporting.statistics import confidence_interval

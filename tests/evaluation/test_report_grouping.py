@@ -3,7 +3,7 @@
 import pytest
 
 from ccrbench.reporting.comparison import comparison_csv, comparison_report
-from ccrbench.reporting.continual import summarize
+from ccrbench.evaluation.continual import summarize
 from ccrbench.reporting.grouping import group_runs
 
 

@@ -1,15 +1,16 @@
 """Continual-learning metrics of a run: task x stage matrices, forgetting, backward transfer,
 plasticity, incremental; `summarize` gives the runner everything results.json holds besides
-the config (formulas: docs/metrics.md)."""
+the config, and the metric plugin its stage-by-stage forgetting (formulas: docs/metrics.md)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, POLICIES, MetricKey
-from ccrbench.reporting.common import NAN, mean
+
+NAN = float("nan")
 
 CL_METRICS = ("forgetting", "bwt", "plasticity", "incremental")
 CL_METRIC_TITLES = {
@@ -20,13 +21,26 @@ CL_METRIC_TITLES = {
 }
 
 
-def stage_matrices(stages: Sequence[dict[str, Any]], num_tasks: int) -> dict[str, dict[str, list[list[float]]]]:
+def missing(x: float | None) -> bool:
+    """None or NaN: a value not measured (results.json writes NaN as null)."""
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def mean(xs: Iterable[float | None]) -> float:
+    """Mean of the values that are not missing (NaN when none is)."""
+    kept = [x for x in xs if not missing(x)]
+    return sum(kept) / len(kept) if kept else NAN
+
+
+def stage_matrices(
+    stages: Sequence[dict[str, Any]], num_tasks: int, policies: Iterable[str] = POLICIES
+) -> dict[str, dict[str, list[list[float]]]]:
     """`{policy: {metric: [stage][task]}}`, NaN where a task was not seen yet."""
     out: dict[str, dict[str, list[list[float]]]] = {}
-    for policy in POLICIES:
-        keys = next(iter(stages[0]["metrics"][policy].values())).keys()
+    for policy in policies:
+        keys = next(iter(stages[-1]["metrics"][policy].values())).keys()
         out[policy] = {
-            key: [[s["metrics"][policy].get(str(t), {}).get(key, NAN) for t in range(num_tasks)] for s in stages]
+            key: [[s["metrics"].get(policy, {}).get(str(t), {}).get(key, NAN) for t in range(num_tasks)] for s in stages]
             for key in keys
         }
     return out
@@ -37,22 +51,22 @@ def _learned_at(matrix: Sequence[Sequence[float]]) -> list[int | None]:
     return [next((s for s, row in enumerate(matrix) if not math.isnan(row[t])), None) for t in range(len(matrix[-1]))]
 
 
-def forgetting(matrix: Sequence[Sequence[float]], *, higher_is_better: bool = True) -> float:
-    """Average forgetting: mean over old tasks of (best value before the last stage - final value).
-
-    Old tasks are those learned before the last stage (the task learned at stage s is the
-    one that first appears at stage s). NaN when fewer than two stages exist (e.g. joint
-    training). For ranks (lower is better) the best value is the lowest and the sign is
-    flipped, so that positive always means forgetting.
-    """
-    if len(matrix) < 2:
-        return NAN
+def task_forgetting(matrix: Sequence[Sequence[float]], *, higher_is_better: bool = True) -> list[float]:
+    """Per task: its best value before the last stage minus its final value; NaN for a task not
+    learned before the last stage (the task learned at stage s is the one that first appears at
+    stage s). For ranks (lower is better) the best value is the lowest and the sign is flipped,
+    so that positive always means forgetting."""
     sign = 1.0 if higher_is_better else -1.0
-    return mean(
-        max(sign * row[t] for row in matrix[first:-1]) - sign * matrix[-1][t]
+    return [
+        max(sign * row[t] for row in matrix[first:-1]) - sign * matrix[-1][t] if first is not None and first < len(matrix) - 1 else NAN
         for t, first in enumerate(_learned_at(matrix))
-        if first is not None and first < len(matrix) - 1
-    )
+    ]
+
+
+def forgetting(matrix: Sequence[Sequence[float]], *, higher_is_better: bool = True) -> float:
+    """Average forgetting: mean over old tasks of `task_forgetting`; NaN when fewer than two
+    stages exist (e.g. joint training)."""
+    return mean(task_forgetting(matrix, higher_is_better=higher_is_better)) if len(matrix) >= 2 else NAN
 
 
 def backward_transfer(matrix: Sequence[Sequence[float]], *, higher_is_better: bool = True) -> float:
