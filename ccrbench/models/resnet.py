@@ -121,5 +121,21 @@ class ResNetEncoder(nn.Module):
         return self.backbone((images - self.mean) / self.std)  # [N, output_dim]
 
 
-for _arch in ("resnet18", "resnet34", "resnet50", "resnet152"):
-    register_encoder(_arch)(type(f"ResNet{_arch[len('resnet'):]}Encoder", (ResNetEncoder,), {"arch": _arch, "__module__": __name__}))
+@register_encoder("resnet18")
+class ResNet18Encoder(ResNetEncoder):
+    arch = "resnet18"
+
+
+@register_encoder("resnet34")
+class ResNet34Encoder(ResNetEncoder):
+    arch = "resnet34"
+
+
+@register_encoder("resnet50")
+class ResNet50Encoder(ResNetEncoder):
+    arch = "resnet50"
+
+
+@register_encoder("resnet152")
+class ResNet152Encoder(ResNetEncoder):
+    arch = "resnet152"
