@@ -11,12 +11,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIAGNOSTICS, DIRECTIONS, POLICIES, POLICY_LABELS, IndexingPolicy, MetricKey  # noqa: E402
 from ccrbench.reporting.drift import budget_curve, budget_policies, diagnostics_per_stage  # noqa: E402
-from ccrbench.reporting.grouping import Group, group_runs, run_label  # noqa: E402
+from ccrbench.reporting.grouping import Group, group_runs  # noqa: E402
 from ccrbench.reporting.statistics import confidence_interval, mean_std  # noqa: E402
 
 DIRECTION_NAMES = {"i2t": "image→text", "t2i": "text→image"}
@@ -71,6 +71,16 @@ def _stems(groups: Sequence[Group]) -> list[str]:
     return [stem if stems.count(stem) == 1 else g.names[0] for stem, g in zip(stems, groups)]
 
 
+def _fixed_layout(fig: Any, rows: int, cols: int, *, left: float, right: float, top: float, bottom: float, gap_w: float, gap_h: float) -> None:
+    """Margins and gaps between axes in inches, for a grid whose labels' sizes are known
+    (`tight_layout` would draw the figure once more to measure them)."""
+    width, height = fig.get_size_inches()
+    axes_w = (width - left - right - (cols - 1) * gap_w) / cols
+    axes_h = (height - top - bottom - (rows - 1) * gap_h) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height, bottom=bottom / height,
+                        wspace=gap_w / axes_w, hspace=gap_h / axes_h)  # fmt: skip
+
+
 def _series(groups: Sequence[Group]) -> list[tuple[str, tuple[dict[str, Any], ...]]]:
     """(legend label, runs) of each group; the setting is named when there are several."""
     several = len({g.setting for g in groups}) > 1
@@ -109,6 +119,7 @@ def forgetting_curves(results: Sequence[dict[str, Any]], path: Path, *, metric: 
                     ax.plot(list(xs), ys, style, marker="o", markersize=4, color=colours[i % len(colours)])
             ax.set_title(f"{DIRECTION_NAMES[direction]}, task {name}", fontsize=10)
             ax.set_xticks(range(stages), [f"after {n}" for n in tasks] if same_order else [f"stage {s}" for s in range(stages)], fontsize=8)
+            ax.set_xlim(-0.4, stages - 0.6)  # room for the end labels
             ax.set_ylim(0, 100)
             ax.grid(alpha=0.3)
         axes[row][0].set_ylabel(f"{DIRECTION_NAMES[direction]} {metric}")
@@ -118,7 +129,7 @@ def forgetting_curves(results: Sequence[dict[str, Any]], path: Path, *, metric: 
             handles = [Line2D([], [], color=colours[i % len(colours)], marker="o", label=g.label) for i, g in enumerate(members)]
             handles += [Line2D([], [], color="black", linestyle=style, label=POLICY_LABELS[policy]) for policy, style in styles.items()]
             legend.legend(handles=handles, loc="upper left", fontsize=8, title=setting, title_fontsize=8, frameon=False)
-    fig.tight_layout()
+    _fixed_layout(fig, len(rows), len(tasks) + 1, left=0.8, right=0.1, top=0.35, bottom=0.4, gap_w=0.3, gap_h=0.4)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -209,7 +220,7 @@ def diagnostics_curves(results: Sequence[dict[str, Any]], path: Path, *, names: 
     if len(style) > 1:
         handles += [Line2D([], [], color="black", linestyle=ls, label=setting) for setting, ls in style.items()]
     axes.flat[-1].legend(handles=handles, loc="upper left", fontsize=7, frameon=False)
-    fig.tight_layout()
+    _fixed_layout(fig, rows, cols, left=0.6, right=0.15, top=0.3, bottom=0.6, gap_w=0.65, gap_h=0.6)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
