@@ -86,6 +86,9 @@ def source_members(root: Path = PACKAGE) -> dict[str, list[Member]]:
             for node, decorator, name in module.registrations():
                 if DECORATORS[decorator] is registry:
                     found[registry.plural].append(module.member(node, name, skip=registry.context))
+    empty = [plural for plural, members in found.items() if not members]
+    if empty:  # e.g. an installation without its .py files
+        raise SourceError(f"no registered {', '.join(empty)} in the sources under {root}")
     return {plural: sorted(members, key=lambda m: m.name) for plural, members in found.items()}
 
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> list[str]:
             for i in range(args.repeats):  # a fresh copy of the package each time, its bytecode not kept
                 source = tmp / f"cold-{i}"
                 shutil.rmtree(source, ignore_errors=True)
-                shutil.copytree(args.root / "ccrbench", source / "ccrbench", ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(args.root / "ccrbench", source / "ccrbench", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
                 cold.append(timed(command, root=source, cwd=tmp, env={"PYTHONDONTWRITEBYTECODE": "1", "CCRBENCH_CACHE": str(tmp / f"cache-{name}-{i}")}))
             warm = [timed(command, root=args.root, cwd=tmp, env={"CCRBENCH_CACHE": str(tmp / "cache")}) for _ in range(args.repeats + 1)][1:]
             goal = GOALS.get(name.partition(" (")[0])

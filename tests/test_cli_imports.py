@@ -56,11 +56,13 @@ def test_list_imports_neither_torch_nor_avalanche(live):
 
 
 def write_package(root, source):
-    """A package `ccrbench` under `root` whose strategies/x.py is `source`; returns its folder."""
+    """A package `ccrbench` under `root` whose strategies/x.py is `source` (and one member of
+    each other registry); returns its folder."""
     folder = root / "ccrbench"
-    (folder / "strategies").mkdir(parents=True)
-    for sub in ("benchmarks", "models"):
-        (folder / sub).mkdir()
+    for sub, decorators in (("strategies", ()), ("benchmarks", ("benchmark",)), ("models", ("encoder", "loss"))):
+        (folder / sub).mkdir(parents=True)
+        members = "".join(f'@register_{kind}("{kind}")\ndef {kind}():\n    pass\n' for kind in decorators)
+        (folder / sub / "other.py").write_text(members)
     (folder / "strategies" / "x.py").write_text(textwrap.dedent(source))
     return folder
 
@@ -121,6 +123,11 @@ def test_what_the_reader_cannot_show_is_an_error_naming_the_line(tmp_path, defau
     ''')
     with pytest.raises(SourceError, match=message):
         listing(source_members(folder), details=True)
+
+
+def test_a_package_without_sources_is_an_error(tmp_path):
+    with pytest.raises(SourceError, match="no registered benchmarks, strategies, encoders, losses in the sources"):
+        source_members(tmp_path / "ccrbench")
 
 
 def test_list_falls_back_to_the_imported_registries(live, monkeypatch, capsys):
