@@ -18,7 +18,7 @@ from torch.utils.tensorboard import SummaryWriter
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICY_LABELS, parse_keys, split_model
 
 SCOPE_LABELS = {AVERAGE: "average · known task", ALL_TASKS: "all tasks · unknown task"}
-CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
+CONTINUAL = ("forgetting", "plasticity", "bwt", "forward_transfer")  # results.json's per-run continual-learning summaries
 DIAGNOSTICS_TAG = "diagnostics"  # the tag prefix of the drift diagnostics (after the forgetting group)
 FORGETTING_GROUP = "Forgetting"  # the first group of Time Series: the headline recall, every task and both summaries
 
