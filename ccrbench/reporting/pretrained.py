@@ -114,7 +114,8 @@ def pretrained_summary_lines(results: dict[str, Any], recall: MetricKey) -> list
     for name in PRETRAINED_METRICS:
         if name in results:
             f = results[name]
-            lines.append(f"{name} of R@{recall.k} (points): " + ", ".join(f"{p} i2t {fmt(f[p].get(i2t))} / t2i {fmt(f[p].get(t2i))}" for p in f))
+            unit = " (points)" if name == "forward_transfer" else ""  # a difference; the others are recalls
+            lines.append(f"{name} of R@{recall.k}{unit}: " + ", ".join(f"{p} i2t {fmt(f[p].get(i2t))} / t2i {fmt(f[p].get(t2i))}" for p in f))
     for label in results.get("retention", {}).get("per_stage", {}).get(POLICIES[0], {}):
         change = results["retention"]["retention"]
         lines.append(

@@ -84,7 +84,8 @@ def markdown_report(results: dict[str, Any], *, title: str) -> str:
 
 def run_summary(results: dict[str, Any]) -> str:
     """What `ccrbench run` prints: R@10 (else the largest K) after the last task in the paper's
-    layout and, over several stages, its task x stage matrices and continual-learning metrics."""
+    layout and, over several stages, its task x stage matrices and continual-learning metrics;
+    with an evaluation before training, forward transfer, ZSCL's metrics and the retention sets."""
     ks = results["ks"]
     recall = MetricKey("r", None, 10 if 10 in ks else max(ks))  # R@10, the paper's measure, when evaluated
     i2t, t2i = (str(recall.with_direction(d)) for d in DIRECTIONS)
@@ -97,7 +98,7 @@ def run_summary(results: dict[str, Any]) -> str:
         for name in CL_METRICS:  # formulas: docs/metrics.md
             f = results[name]
             parts.append(f"{name} of R@{recall.k} (points): " + ", ".join(f"{p} i2t {f[p][i2t]:.1f} / t2i {f[p][t2i]:.1f}" for p in POLICIES))
-        parts += pretrained_summary_lines(results, recall)
+    parts += pretrained_summary_lines(results, recall)  # joint training too: its retention sets
     return "\n".join(parts)
 
 

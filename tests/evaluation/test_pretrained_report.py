@@ -105,6 +105,7 @@ def test_console_summary_prints_row_0_forward_transfer_and_retention():
     text = run_summary(fake_run("finetune", 0))
     assert "| before training | (30.0) | (20.0) | (25.0) | (15.0) |" in text
     assert "forward_transfer of R@10 (points): reindex i2t 20.0 / t2i 20.0, noreindex i2t 20.0 / t2i 20.0" in text
+    assert "last of R@10: reindex i2t 75.0 / t2i 70.0, noreindex i2t 75.0 / t2i 70.0" in text  # a recall, not a difference
     assert "retention of R@10 on pretraining (points since before training): reindex i2t -10.0 / t2i -10.0, noreindex i2t -5.0 / t2i -5.0" in text
     assert "forward_transfer" not in run_summary(without_new_keys(fake_run("finetune", 0)))
 
