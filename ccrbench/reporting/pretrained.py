@@ -180,7 +180,7 @@ def pretrained_tables(runs: dict[str, list[dict[str, Any]]], *, metric: str) -> 
             "",
             *markdown_table(["run", *heads], values),
             "",
-            f"Retention on {set_label}: change of {metric} since before training (points; negative: the start was lost):",
+            f"Retention on {set_label}: change of {metric} since before training (negative: something of the start was lost, ranks too):",
             "",
             *markdown_table(["run", *HEADS], changes),
             "",

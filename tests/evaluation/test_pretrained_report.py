@@ -134,6 +134,8 @@ def test_findings_compare_retention_with_fine_tuning():
     rows = [line for line in findings_table(suite_runs(), metric="r10").splitlines() if "retains more of the start" in line]
     reindex = [r for r in rows if "wise_ft (reindex) retention on pretraining > finetune (reindex) retention on pretraining" in r]
     assert len(reindex) == 2 and all("| 4.0 |" in r and r.endswith("| holds |") for r in reindex)  # -7 - -11, every seed
+    ranks = [line for line in findings_table(suite_runs(), metric="medr").splitlines() if "wise_ft (reindex) retention" in line]
+    assert ranks and all(r.endswith("| holds |") for r in ranks)  # retention is signed already: not flipped again for ranks
     assert not [line for line in findings_table([without_new_keys(r) for r in suite_runs()], metric="r10").splitlines() if "retains" in line]
 
 
