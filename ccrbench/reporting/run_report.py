@@ -3,9 +3,11 @@ run's results.md, the summary `ccrbench run` prints, and runs side by side (a lo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICIES, MetricKey, measure_keys, parse_keys
+from ccrbench.io import write_atomic
 from ccrbench.markdown import markdown_table
 from ccrbench.reporting.common import NAN, fmt, missing
 from ccrbench.evaluation.continual import CL_METRICS
@@ -80,6 +82,25 @@ def markdown_report(results: dict[str, Any], *, title: str) -> str:
     parts += [*markdown_table(["metric", "policy", *keys], rows)]
     parts += ["", *pretrained_metrics_section(results), *retention_section(results), *diagnostics_section(results), *budget_section(results)]
     return "\n".join(parts) + "\n"
+
+
+def refresh_results_md(run_dir: Path, results: dict[str, Any]) -> bool:
+    """Rewrites `run_dir`/results.md from `results` (its results.json) as the current report writes
+    it, keeping its title line, so that a run written by an older ccrbench shows every section its
+    results allow (e.g. row 0 and the retention sets); a run without results.md is left alone.
+
+    Returns:
+        Whether results.md changed.
+    """
+    path = run_dir / "results.md"
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if not old.startswith("# "):
+        return False
+    text = markdown_report(results, title=old.split("\n", 1)[0].removeprefix("# "))
+    if text == old:
+        return False
+    write_atomic(path, lambda f: f.write(text))
+    return True
 
 
 def run_summary(results: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from ccrbench.evaluation.continual import START, summarize
 from ccrbench.reporting.comparison import comparison_csv, comparison_report
 from ccrbench.reporting.findings import findings_table
-from ccrbench.reporting.run_report import markdown_report, run_summary
+from ccrbench.reporting.run_report import markdown_report, refresh_results_md, run_summary
 from ccrbench.reporting.tensorboard.pretrained import log_held_out
 from ccrbench.reporting.tensorboard.scalars import final_metrics, log_stage
 
@@ -99,6 +99,16 @@ def test_committed_results_md_are_what_the_report_writes(run):
     committed = (REPO / "results" / run / "results.md").read_text()
     title = committed.splitlines()[0].removeprefix("# ")
     assert markdown_report(results, title=title) == committed
+
+
+def test_refresh_rewrites_an_older_results_md_keeping_its_title(tmp_path):
+    results = fake_run("finetune", 0)
+    (tmp_path / "results.md").write_text(markdown_report(without_new_keys(results), title="finetune on shapes (seed 0)"))
+    assert refresh_results_md(tmp_path, results)
+    text = (tmp_path / "results.md").read_text()
+    assert text == markdown_report(results, title="finetune on shapes (seed 0)") and "## Retention sets" in text
+    assert not refresh_results_md(tmp_path, results)  # already current: left as it is
+    assert not refresh_results_md(tmp_path / "none", results) and not (tmp_path / "none").exists()  # no results.md: nothing written
 
 
 def test_console_summary_prints_row_0_forward_transfer_and_retention():
