@@ -11,8 +11,8 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.pretrained import combine_held_out, log_held_out
+from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.scalars import final_metrics, log_stage, tasks_learned
 
 MEAN_RUN = "mean of {n} seeds · {label}"  # a mean run's name (no "(" or ")": Custom Scalars reads the run from them)
