@@ -15,7 +15,7 @@ from ccrbench.reporting.comparison import comparison_csv, comparison_report
 from ccrbench.reporting.findings import findings_table
 from ccrbench.reporting.run_report import markdown_report, refresh_results_md, run_summary
 from ccrbench.reporting.tensorboard.pretrained import log_held_out
-from ccrbench.reporting.tensorboard.scalars import final_metrics, log_stage
+from ccrbench.reporting.tensorboard.scalars import final_metrics, headline_metrics, log_stage, stage_tag
 
 NAMES = ["a", "b"]
 REPO = Path(__file__).resolve().parents[2]
@@ -164,9 +164,12 @@ def test_tensorboard_starts_every_curve_before_training_and_logs_retention(tmp_p
     def curve(tag):
         return [(e.step, e.value) for e in events.Scalars(tag)]
 
-    assert curve("Forgetting R@10/i2t · reindex/2 b") == [(0, 20.0), (1, 40.0), (2, 90.0)]  # before training, not learned yet, learned
-    assert curve("Forgetting R@10/i2t · reindex/average · known task") == [(0, 25.0), (1, 80.0), (2, 75.0)]
-    assert curve("i2t_medr/noreindex/1 a") == [(0, 70.0), (1, 20.0), (2, 40.0)]
+    def stage_curve(metric, policy, scope):  # under the tag log_stage gives it
+        return curve(stage_tag(metric, policy, scope, NAMES, headline_metrics(list(values(0.0)))))
+
+    assert stage_curve("i2t_r10", "reindex", "1") == [(0, 20.0), (1, 40.0), (2, 90.0)]  # before training, not learned yet, learned
+    assert stage_curve("i2t_r10", "reindex", "average") == [(0, 25.0), (1, 80.0), (2, 75.0)]
+    assert stage_curve("i2t_medr", "noreindex", "0") == [(0, 70.0), (1, 20.0), (2, 40.0)]
     assert curve("retention/pretraining/i2t_r10/noreindex") == [(0, 50.0), (1, 47.5), (2, 45.0)]
     assert curve("retention change/pretraining/i2t_r10/reindex") == [(0, 0.0), (1, -5.0), (2, -10.0)]
     assert curve("retention change/pretraining/i2t_medr/reindex") == [(0, 0.0), (1, -5.0), (2, -10.0)]  # ranks: negative = lost
