@@ -26,6 +26,7 @@ from ccrbench.io import write_atomic
 from ccrbench.provenance import json_safe, results_record
 from ccrbench.registry import BENCHMARKS, ConfigError
 from ccrbench.reporting import markdown_report
+from ccrbench.reporting.tensorboard.pretrained import log_held_out
 from ccrbench.reporting.tensorboard import (
     log_examples,
     log_experiment,
@@ -200,6 +201,7 @@ def _run_locked(
         write_results(out, config, config_dict, benchmark, stages, complete=False, stage_seconds=stage_seconds, **evaluation_records(learners))
         if index == done:
             log_layout(writer, stages[-1])
+        log_held_out(writer, stages[-1], evaluation_records(learners), benchmark.task_names)  # before log_stage: steps increase
         log_stage(writer, stages[-1], benchmark.task_names)
         for learner in learners:
             for task, emb in learner.metrics.current.items():  # the same queries of every seen task, at every stage

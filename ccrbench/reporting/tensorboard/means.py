@@ -11,6 +11,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from ccrbench.reporting.tensorboard.pretrained import combine_held_out, log_held_out
 from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.scalars import final_metrics, log_stage, tasks_learned
 
@@ -50,6 +51,7 @@ def write_seed_means(tensorboard: Path, results: Sequence[dict[str, Any]], names
         task_names = runs[0]["task_names"]
         with SummaryWriter(str(folder)) as writer:
             for records in zip(*(r["stages"] for r in runs)):
+                log_held_out(writer, records[0], combine_held_out(runs, lambda ms: _combine(ms, statistics.fmean)), task_names)  # mean only
                 log_stage(writer, _stage(records, statistics.fmean), task_names)
                 log_stage(writer, _stage(records, statistics.stdev), task_names, prefix=SPREAD)
             finals = [final_metrics(r) for r in runs]
