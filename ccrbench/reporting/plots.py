@@ -33,8 +33,9 @@ def stage_matrices(runs: Sequence[dict[str, Any]], path: Path, *, metric: str = 
     stages = max(len(m) for row in blocks for m in row) or 1
     tasks = len(names)
     grid = np.full((len(runs) * (stages + 1) - 1, len(panels) * (tasks + 1) - 1), np.nan)  # blank lines between blocks
-    cell_w, cell_h = max(0.5, 0.075 * max(map(len, names))), 0.36  # inches
-    left, right, top, bottom = 1.3, 0.8, 0.75, 0.35
+    longest = max(map(len, names))
+    cell_w, cell_h = max(0.5, 0.065 * longest), 0.36  # inches; a character of the 8-point labels is about 0.065
+    left, right, top, bottom = 0.3 + 0.065 * (len("after ") + longest), 0.8, 0.75, 0.35
     width, height = cell_w * grid.shape[1], cell_h * grid.shape[0]
     fig = plt.figure(figsize=(left + width + right, top + height + bottom))
     ax = fig.add_axes((left / fig.get_figwidth(), bottom / fig.get_figheight(), width / fig.get_figwidth(), height / fig.get_figheight()))
@@ -51,7 +52,7 @@ def stage_matrices(runs: Sequence[dict[str, Any]], path: Path, *, metric: str = 
     for col, (direction, policy) in enumerate(panels):
         ax.text(col * (tasks + 1) + (tasks - 1) / 2, -0.7, f"{DIRECTION_NAMES[direction]}, {POLICY_LABELS[policy]}", ha="center", fontsize=9)
     ax.set_xticks([c * (tasks + 1) + t for c in range(len(panels)) for t in range(tasks)], names * len(panels), fontsize=8)
-    stage_labels = [f"after {names[s]}" if stages == tasks else f"stage {s}" for s in range(stages)]
+    stage_labels = [f"after {names[s]}" if stages == tasks else "after all tasks" if stages == 1 else f"stage {s}" for s in range(stages)]
     ax.set_yticks([r * (stages + 1) + s for r in range(len(runs)) for s in range(stages)], stage_labels * len(runs), fontsize=8)
     ax.tick_params(length=0)
     ax.set_frame_on(False)
