@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import threading
 import time
 import traceback
@@ -203,7 +204,14 @@ def _exit_with_parent(parent: int) -> None:
     """Initializer of a suite's worker processes: a daemon thread ends the worker at once
     (`os._exit`; its run keeps its last checkpoint and resumes with --skip-existing) when its
     parent `parent` is gone, however it ended (kill -9 included), instead of the worker
-    finishing the queued runs as an orphan and then waiting forever."""
+    finishing the queued runs as an orphan and then waiting forever.
+
+    The parent alone handles Ctrl-C (the workers ignore SIGINT) and SIGTERM kills a worker:
+    inheriting the command line's handlers, a worker turned either signal into a failed run and
+    went on with the next queued one (a `pkill` or a scheduler signalling the whole job started
+    new runs while the suite stopped)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def watch() -> None:
         while os.getppid() == parent:

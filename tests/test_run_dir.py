@@ -126,14 +126,17 @@ def _alive(pid):
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
 def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_their_runs(tmp_path, stop):
-    """`suite --jobs 2` stopped (kill -9, or SIGTERM) while both runs wait at a gate: a second suite
-    meanwhile leaves the live runs alone, and the workers exit (before, they outlived a killed parent
-    forever)."""
+    """`suite --jobs 2` of three runs stopped (kill -9, or SIGTERM to every process, as `pkill` or a
+    scheduler sends it) while two runs wait at a gate: a second suite meanwhile leaves the live runs
+    alone, the workers exit (before, they outlived a killed parent forever) and the third run never
+    starts (before, a worker turned SIGTERM into a failed run and started the next)."""
     gate, out = tmp_path / "gate", tmp_path / "out"
     gate.mkdir()
     (tmp_path / "base.yaml").write_text(json.dumps({"strategy": {"name": "tests.probes:Gated", "gate": str(gate), "at": 0, "once": False}}))
     suite = tmp_path / "suite.yaml"
-    suite.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1]}}))
+    suite.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1, 2]}}))
+    live = tmp_path / "live.yaml"  # the second suite: only the two live runs
+    live.write_text(json.dumps({"base": "base.yaml", "set": [*TINY, "threads=1"], "axes": {"seed": [0, 1]}}))
     names = ["seed-0", "seed-1"]
     fork = multiprocessing.get_context("fork")  # the child shares this process's imports: starts at once
     parent = fork.Process(target=main, args=(["suite", str(suite), "--out", str(out), "--jobs", "2"],))
@@ -143,14 +146,16 @@ def test_suite_workers_exit_with_their_parent_and_a_second_suite_does_not_run_th
         wait_for(lambda: len(list(gate.glob("waiting-*"))) == 2, "both runs at the gate")
         workers = {lock_holder(out / n) for n in names}
         assert workers == {int(p.name.split("-")[1]) for p in gate.glob("waiting-*")}
-        outcome = run_suite(suite, out, skip_existing=True)
+        outcome = run_suite(live, out, skip_existing=True)
         assert all(f"run directory {out / n} is in use by process" in outcome[n] for n in names), outcome
-        os.kill(parent.pid, stop)
+        for pid in [parent.pid, *workers] if stop == signal.SIGTERM else [parent.pid]:
+            os.kill(pid, stop)
         parent.join(60)
         assert parent.exitcode == (-signal.SIGKILL if stop == signal.SIGKILL else 0)  # SIGTERM: handled, the workers stopped
         wait_for(lambda: not any(_alive(w) for w in workers), "the workers to exit", timeout=60)
         started = sorted((gate / "log").read_text().splitlines())
-        assert len(started) == 2 and {line.split()[0] for line in started} == {str(w) for w in workers}  # each run once
+        assert len(started) == 2 and {line.split()[0] for line in started} == {str(w) for w in workers}  # each run once, no third
+        assert not (out / "seed-2").exists()
         assert all(lock_holder(out / n) is None for n in names)
     finally:
         for pid in [*workers, parent.pid]:
