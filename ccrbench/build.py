@@ -19,13 +19,13 @@ from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
 from ccrbench.checkpoint import init_from
 from ccrbench.config import RunConfig
-from ccrbench.evaluation.plugin import RetrievalMetrics
+from ccrbench.evaluation.plugin import RetrievalMetrics, retention_stream
 from ccrbench.evaluation.protocol import DIRECTIONS
 from ccrbench.evaluation.training_loss import TrainingLoss
 from ccrbench.models.base import GrowingVocabulary
 from ccrbench.models.build import model_from_config
 from ccrbench.models.two_branch import TwoBranchModel
-from ccrbench.registry import LOSSES, STRATEGIES, ConfigError
+from ccrbench.registry import BENCHMARKS, LOSSES, STRATEGIES, ConfigError
 from ccrbench.strategies.base import StrategyPlugin
 from ccrbench.training.curves import TrainingCurves
 from ccrbench.training.progress import ProgressBar
@@ -104,6 +104,7 @@ def build_learner(
         reindex_rules=config.eval.reindex_rules,
         reindex_probe=config.eval.reindex_probe,
         seed=config.seed,
+        retention=tuple(s.label for s in config.eval.retention),
     )
     with warnings.catch_warnings():  # without Avalanche loggers the runner still writes TensorBoard itself
         warnings.filterwarnings("ignore", "No loggers specified")
@@ -146,3 +147,15 @@ def build_learners(
     return learners
 
 
+
+
+def retention_sets(config: RunConfig) -> Any:
+    """The held-out retention sets of `eval.retention` as the metric plugin's `retention_stream`
+    (each set: its benchmark's `eval.split` items, every task's)."""
+    streams = []
+    for i, held_out in enumerate(config.eval.retention):
+        try:
+            streams.append(BENCHMARKS.build(held_out.benchmark.name, held_out.benchmark.options).eval_stream(config.eval.split))
+        except ConfigError as e:
+            raise ConfigError(f"eval.retention[{i}] ({held_out.label}): {e}") from e
+    return retention_stream(streams)

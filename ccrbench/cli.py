@@ -127,17 +127,21 @@ def _finished_runs(runs_dir: Path) -> tuple[list[dict], list[str]]:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ccrbench.reporting.run_report import refresh_results_md
     from ccrbench.reporting.suite_report import choose_metric, write_report
     from ccrbench.reporting.tensorboard import write_seed_means
 
     runs_dir = Path(args.runs_dir)
     results, names = _finished_runs(runs_dir)
+    refreshed = [name for r, name in zip(results, names) if refresh_results_md(runs_dir / name, r)]  # written by an older ccrbench
     args.metric = choose_metric(results, args.metric)
     text, plots = write_report(runs_dir, results, names, metric=args.metric)
     means = write_seed_means(runs_dir / "tb", results, names)
     print(text)
     print(f"written: {runs_dir / 'report.md'}, {runs_dir / 'report.csv'}, {len(plots)} plots in {runs_dir / 'plots'}")
     print(f"TensorBoard: {len(means)} mean-over-seeds runs in {runs_dir / 'tb'} (tensorboard --logdir {runs_dir / 'tb'})")
+    if refreshed:
+        print(f"rewritten with the current report: {', '.join(f'{n}/results.md' for n in refreshed)}")
     return 0
 
 
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="folder of the validation runs (default: runs/tune/<suite name>)")
     _add_grid_options(p)
     p.set_defaults(func=_tune)
-    p = sub.add_parser("report", help="compare finished runs in the paper's table layout")
+    p = sub.add_parser("report", help="compare finished runs in the paper's table layout (and rewrite each run's results.md with the current report)")
     p.add_argument("runs_dir", help="folder whose sub-folders are run directories")
     p.add_argument("--metric", help="r1, r5, r10 (any K the runs measured), medr or meanr (default r10, else the largest K)")
     p.set_defaults(func=_report)

@@ -91,6 +91,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class RetentionSet:
+    """A held-out retrieval set, never trained on, evaluated before training and after every stage.
+
+    Attributes:
+        label: its name in results.json, reports and TensorBoard (e.g. "pretraining").
+        benchmark: the benchmark whose `eval.split` items (every task's, as one database) it is.
+    """
+
+    label: Annotated[str, MinLen(1)] = "retention"
+    benchmark: Component = _component(BENCHMARKS, "shapes")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Indexing and querying.
 
@@ -107,6 +120,10 @@ class EvalConfig:
             most_drifted_first (see ccrbench/evaluation/reindexing.py).
         reindex_probe: most_drifted_first: fraction of every task's items re-embedded at
             every stage to estimate the drift of the others (part of the budget).
+        retention: held-out retrieval sets never trained on (another benchmark's split, a
+            files benchmark, the pretraining data of the run's start), each `{label, benchmark}`:
+            measured before training and after every stage, under both policies (its no-reindex
+            database is the one embedded before training); the report gives their retention.
     """
 
     batch_size: Annotated[int, Ge(1)] = 256
@@ -119,6 +136,7 @@ class EvalConfig:
         "most_drifted_first",
     )
     reindex_probe: Annotated[float, Interval(gt=0, le=1)] = 0.05
+    retention: tuple[RetentionSet, ...] = field(default=(), metadata={"sections": RetentionSet})
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,10 @@ def build_section(cls: type, data: Any, where: str) -> Any:
         f = next(f for f in dataclasses.fields(cls) if f.name == name)
         if "registry" in f.metadata:
             kwargs[name] = _build_component(f.metadata["registry"], value, path, default=f.default_factory().name)
+        elif "sections" in f.metadata:
+            if not isinstance(value, Sequence) or isinstance(value, str):
+                raise ConfigError(f"{path}: expected a list of sections, got {value!r}")
+            kwargs[name] = tuple(build_section(f.metadata["sections"], item, f"{path}[{i}]") for i, item in enumerate(value))
         elif dataclasses.is_dataclass(hints[name]):
             kwargs[name] = build_section(hints[name], value, path)
         else:
@@ -186,7 +208,7 @@ def _section_validator(cls: type) -> tuple[Any, Fields]:
     """The pydantic validator of a config dataclass's keys, built once: its plain fields by their
     type hints; components and sub-sections pass through (`build_section` checks them)."""
     hints = get_type_hints(cls, include_extras=True)
-    nested = {f.name for f in dataclasses.fields(cls) if "registry" in f.metadata or dataclasses.is_dataclass(hints[f.name])}
+    nested = {f.name for f in dataclasses.fields(cls) if {"registry", "sections"} & set(f.metadata) or dataclasses.is_dataclass(hints[f.name])}
     fields = {f.name: (Any if f.name in nested else hints[f.name], None) for f in dataclasses.fields(cls)}  # all have defaults
     return make_validator(cls.__name__, fields), fields
 
@@ -226,6 +248,13 @@ def _check_combination(config: RunConfig) -> None:
             f"decoupled: strategy {config.strategy.name!r} has no 'branches' option to restrict to a query branch; "
             "use a regularisation strategy (e.g. ewc, mas) or decoupled: false"
         )
+    labels = [s.label for s in config.eval.retention]
+    for i, label in enumerate(labels):
+        if label in labels[:i] or label.isdigit() or label in ("average", "all"):
+            raise ConfigError(
+                f"eval.retention[{i}].label: {label!r} is {'used twice' if label in labels[:i] else 'a task scope name'}; "
+                "give each retention set its own name, e.g. label: pretraining"
+            )
     _check_device(config.device)
 
 

@@ -75,6 +75,8 @@ def results_record(
     complete: bool,
     timings: Sequence[Sequence[dict]] = (),
     stage_seconds: Sequence[float] = (),
+    unlearned: Sequence[dict] = (),
+    retention: Sequence[dict] = (),
 ) -> dict:
     """What results.json holds: the run's provenance and its metrics (`summarize(stages)`).
 
@@ -85,6 +87,9 @@ def results_record(
         complete: whether every stage has run.
         timings: per model, the evaluation's seconds per stage (`RetrievalMetrics.timings`).
         stage_seconds: per stage, the wall seconds of its training and evaluation.
+        unlearned: the records of tasks evaluated before they were learned (the one of stage -1:
+            before any training).
+        retention: the records of the held-out retention sets, one per evaluation.
     """
     return {
         "complete": complete,
@@ -96,7 +101,7 @@ def results_record(
         "torch_threads": torch.get_num_threads(),
         "machine": machine(),
         "data_checksums": dict(benchmark.checksums),
-        **summarize(stages, benchmark.task_names),
+        **summarize(stages, benchmark.task_names, unlearned=unlearned, retention=retention),
         "timings": list(timings),
         "stage_seconds": list(stage_seconds),
     }

@@ -17,7 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench import distributed
 from ccrbench.benchmarks.base import RetrievalBenchmark
-from ccrbench.build import build_learners, learn_vocabulary, seed_everything
+from ccrbench.build import Learner, build_learners, learn_vocabulary, retention_sets, seed_everything
 from ccrbench.checkpoint import load_checkpoint, save_checkpoint
 from ccrbench.config import RunConfig, to_dict
 from ccrbench.evaluation.loggers import build_loggers, close_loggers
@@ -26,6 +26,7 @@ from ccrbench.io import write_atomic
 from ccrbench.provenance import json_safe, results_record
 from ccrbench.registry import BENCHMARKS, ConfigError
 from ccrbench.reporting import markdown_report
+from ccrbench.reporting.tensorboard.pretrained import log_held_out
 from ccrbench.reporting.tensorboard import (
     log_examples,
     log_experiment,
@@ -40,6 +41,25 @@ from ccrbench.reporting.tensorboard import (
 from ccrbench.run_dir import check_out, locked_run_dir, open_run, saved_stage_seconds
 
 
+def evaluate(learners: Sequence[Learner], test: Sequence[Any], retention: Sequence[Any]) -> None:
+    """Every learner evaluates every task's test experience, learned or not (full-stream evaluation),
+    then the held-out retention sets (the metric plugin records each apart)."""
+    for learner in learners:
+        learner.strategy.eval(test)
+        if retention:
+            learner.strategy.eval(retention)
+
+
+def evaluation_records(learners: Sequence[Learner]) -> dict[str, Any]:
+    """What results.json records beside the stages: evaluation timings, and the records of unlearned
+    tasks and retention sets (one per stage, the models of a decoupled run merged)."""
+    return {
+        "timings": [learner.metrics.timings for learner in learners],
+        "unlearned": merge_directions([learner.metrics.unlearned for learner in learners]),
+        "retention": merge_directions([learner.metrics.retention for learner in learners]),
+    }
+
+
 def write_results(
     out: Path,
     config: RunConfig,
@@ -50,12 +70,12 @@ def write_results(
     complete: bool,
     timings: Sequence[Sequence[dict]] = (),
     stage_seconds: Sequence[float] = (),
+    **held_out: Sequence[dict],
 ) -> dict:
     """Writes results.json and results.md (after every stage, so nothing computed is lost);
-    the record is `provenance.results_record`'s (`config_dict`: `to_dict(config)`)."""
-    results = results_record(
-        config, config_dict, benchmark, stages, complete=complete, timings=timings, stage_seconds=stage_seconds
-    )
+    the record is `provenance.results_record`'s (`config_dict`: `to_dict(config)`; `held_out`:
+    its `unlearned` and `retention` records)."""
+    results = results_record(config, config_dict, benchmark, stages, complete=complete, timings=timings, stage_seconds=stage_seconds, **held_out)
     write_atomic(out / "results.json", lambda f: json.dump(json_safe(results), f, indent=1))
     title = f"{config.strategy.name} on {config.benchmark.name} (seed {config.seed}, {config.eval.split} split)" + ("" if complete else " - INCOMPLETE")
     write_atomic(out / "results.md", lambda f: f.write(markdown_report(results, title=title)))
@@ -160,9 +180,12 @@ def _run_locked(
             write_atomic(out / "config.yaml", lambda f: yaml.safe_dump(config_dict, f, sort_keys=False))
 
     test = {exp.task_label: exp for exp in benchmark.eval_stream(config.eval.split)}
+    retention = retention_sets(config) if config.eval.retention else []
     schedule = learners[0].plugin.training_experiences(list(benchmark.train_stream))
     seen = {t for experience in schedule[:done] for t in experience.task_labels}
     stages = merge_directions([learner.metrics.stages for learner in learners])
+    if done == 0 and main:  # before any training: the matrices' row 0 and the retention sets' start
+        evaluate(learners, list(test.values()), retention)
     for index in range(done, len(schedule)):
         start = time.time()
         captions = [c for t in schedule[index].task_labels for c in benchmark.task_captions[t]]
@@ -172,18 +195,18 @@ def _run_locked(
         seen |= set(schedule[index].task_labels)
         if not main:
             continue  # the others wait for the main process's evaluation when the next stage starts
-        for learner in learners:
-            learner.strategy.eval([test[t] for t in sorted(seen)])
+        evaluate(learners, list(test.values()), retention)
         stages = merge_directions([learner.metrics.stages for learner in learners])
         stage_seconds.append(time.time() - start)
-        write_results(
-            out, config, config_dict, benchmark, stages, complete=False, timings=[learner.metrics.timings for learner in learners], stage_seconds=stage_seconds
-        )
+        write_results(out, config, config_dict, benchmark, stages, complete=False, stage_seconds=stage_seconds, **evaluation_records(learners))
         if index == done:
             log_layout(writer, stages[-1])
+        log_held_out(writer, stages[-1], evaluation_records(learners), benchmark.task_names)  # before log_stage: steps increase
         log_stage(writer, stages[-1], benchmark.task_names)
         for learner in learners:
             for task, emb in learner.metrics.current.items():  # the same queries of every seen task, at every stage
+                if task not in seen:
+                    continue
                 name = benchmark.task_names[task]  # the same tags for every strategy: a decoupled model logs its own direction
                 tag = f"examples/{scope_label(str(task), benchmark.task_names)}"
                 step = tasks_learned(stages[-1])
@@ -194,8 +217,7 @@ def _run_locked(
             print(f"stage {index} done ({sum(stage_seconds):.0f}s)", flush=True)  # training and evaluation since the first stage
     if not main:
         return distributed.from_main(None)
-    timings = [learner.metrics.timings for learner in learners]
-    results = write_results(out, config, config_dict, benchmark, stages, complete=True, timings=timings, stage_seconds=stage_seconds)
+    results = write_results(out, config, config_dict, benchmark, stages, complete=True, stage_seconds=stage_seconds, **evaluation_records(learners))
     log_final(writer, results)
     log_session_end(writer)
     return distributed.from_main(results)

@@ -23,6 +23,6 @@ def test_a_run_logs_its_metrics_to_csv_text_tensorboard_and_wandb_offline(tmp_pa
     assert "R@10_t2i_noreindex/eval_phase/test_stream/Task001 = " in (out / "log.txt").read_text()
     events = EventAccumulator(str(out / "tb" / "avalanche")).Reload()
     assert "R@10_i2t_noreindex/eval_phase/test_stream/Task000" in events.Tags()["scalars"]
-    assert [e.step for e in events.Scalars("R@10_i2t_noreindex/eval_phase/test_stream/all_tasks")] == [1, 2]
+    assert [e.step for e in events.Scalars("R@10_i2t_noreindex/eval_phase/test_stream/all_tasks")] == [0, 1, 2]  # 0: before training
     assert list(out.glob("tb/run/events.out.tfevents.*"))  # ccrbench's own run (named as the run) stays beside it
     assert list(out.glob("wandb/offline-run-*/run-*.wandb"))

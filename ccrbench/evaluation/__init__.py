@@ -13,6 +13,7 @@ _LAZY = {
     "rank_metrics": "ccrbench.evaluation.retrieval",
     "retrieval_ranks": "ccrbench.evaluation.retrieval",
     "RetrievalMetrics": "ccrbench.evaluation.plugin",
+    "retention_stream": "ccrbench.evaluation.plugin",
     "TrainingLoss": "ccrbench.evaluation.training_loss",
     "MetricCSVLogger": "ccrbench.evaluation.loggers",
     "build_loggers": "ccrbench.evaluation.loggers",

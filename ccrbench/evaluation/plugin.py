@@ -12,11 +12,17 @@ Every value reaches Avalanche's loggers as a `MetricValue` named by Avalanche's 
 (`metric_names`): `R@10_i2t_noreindex/eval_phase/test_stream/Task001`, `.../average` (known
 task, mean over the learned tasks), `.../all_tasks` (unknown task: the union), plus
 `Forgetting_...` of every learned task; `x_plot` is the number of tasks learned.
+
+Tasks not learned yet (full-stream evaluation) are measured apart (`unlearned`; evaluated before
+any training they give the matrices' row 0), and so are held-out retention sets, never trained
+on: the experiences of a stream named `retention` (`retention_stream`), one per set, each indexed at its first evaluation (`.../retention_stream/<label>`, and `Retention_...`:
+the change since that first evaluation).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from avalanche.evaluation.metric_definitions import PluginMetric
@@ -28,6 +34,19 @@ from ccrbench.evaluation.diagnostics import stage_diagnostics
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, RULES, MetricKey
 from ccrbench.evaluation.protocol import DIRECTIONS, TaskEmbeddings, concat_tasks, metrics_from_ranks, stage_ranks
 from ccrbench.evaluation.reindexing import BudgetedIndexes
+
+RETENTION_STREAM = "retention"  # the name of the stream of held-out retention sets
+
+
+def retention_stream(held_out: Sequence[Any]) -> Any:
+    """The stream of held-out retention sets that `RetrievalMetrics` measures apart: one experience
+    per set, each holding every experience of one evaluation stream (e.g. another benchmark's
+    `test_stream`: all its tasks, one database). Give `RetrievalMetrics(retention=...)` their labels."""
+    from avalanche.benchmarks.scenarios.dataset_scenario import benchmark_from_datasets
+    from avalanche.benchmarks.utils import AvalancheDataset
+
+    data = [AvalancheDataset([exp.dataset for exp in stream]) for stream in held_out]
+    return getattr(benchmark_from_datasets(**{RETENTION_STREAM: data}), f"{RETENTION_STREAM}_stream")
 
 def metric_label(key: str, policy: str) -> str:
     """Avalanche's name of a metric key under a policy: i2t_r10 -> R@10_i2t_noreindex, t2i_medr -> medr_t2i_reindex, rsum -> rsum_reindex."""
@@ -86,6 +105,8 @@ class RetrievalMetrics(PluginMetric[dict]):
         reindex_rules: which items a budget re-embeds (see `evaluation/reindexing.py`).
         reindex_probe: fraction of every task's items probed by `most_drifted_first`.
         seed: seeds the random reindexing rule and the probe sets.
+        retention: the labels of the held-out retention sets, in the order of the `retention`
+            stream's experiences.
     """
 
     def __init__(
@@ -97,6 +118,7 @@ class RetrievalMetrics(PluginMetric[dict]):
         reindex_rules: tuple[str, ...] = RULES,
         reindex_probe: float = 0.05,
         seed: int = 0,
+        retention: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.ks = ks
@@ -111,10 +133,22 @@ class RetrievalMetrics(PluginMetric[dict]):
         self.unlearned: list[dict[str, Any]] = []  # per evaluation: tasks not learned yet ({stage, tasks_learned, metrics})
         self.current: dict[int, TaskEmbeddings] = {}  # the last evaluation's databases, current encoders
         self._batches: list[TaskEmbeddings] = []
+        self.retention_labels = retention
+        self.retention_stored: dict[int, TaskEmbeddings] = {}  # set -> its database as first embedded (stage 0)
+        self.retention: list[dict[str, Any]] = []  # per stage: {stage, tasks_learned, metrics: {policy: {label: {key: value}}}}
+        self._retention_now: dict[int, TaskEmbeddings] = {}
 
     def reset(self) -> None:
-        self.current, self._batches = {}, []
+        self.current, self._batches, self._retention_now = {}, [], {}
         self._embed_seconds = 0.0
+
+    def before_eval(self, strategy: Any) -> None:
+        """Starts an evaluation; one of the retention sets keeps the tasks' last embeddings (`current`)."""
+        first = next(iter(strategy.current_eval_stream), None)
+        if first is not None and stream_type(first) == RETENTION_STREAM:
+            self._batches, self._retention_now = [], {}
+        else:
+            self.reset()
 
     def result(self) -> dict[str, Any] | None:
         return self.stages[-1] if self.stages else None
@@ -129,6 +163,8 @@ class RetrievalMetrics(PluginMetric[dict]):
             "timings": self.timings,
             "indexed_at": self.indexed_at,
             "unlearned": self.unlearned,
+            "retention_stored": self.retention_stored,
+            "retention": self.retention,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -139,6 +175,7 @@ class RetrievalMetrics(PluginMetric[dict]):
         # checkpoints written before full-stream evaluation: every stored task was indexed at an earlier stage
         self.indexed_at = state.get("indexed_at", {t: -1 for t in self.stored})
         self.unlearned = state.get("unlearned", [])
+        self.retention_stored, self.retention = state.get("retention_stored", {}), state.get("retention", [])
 
     @property
     def learned(self) -> set[int]:
@@ -147,9 +184,6 @@ class RetrievalMetrics(PluginMetric[dict]):
 
     def after_training_exp(self, strategy: Any) -> None:
         self.pending |= set(strategy.experience.task_labels)
-
-    def before_eval(self, strategy: Any) -> None:
-        self.reset()
 
     def before_eval_exp(self, strategy: Any) -> None:
         self._batches = []
@@ -160,8 +194,14 @@ class RetrievalMetrics(PluginMetric[dict]):
         self._batches.append(TaskEmbeddings(image_emb.detach(), text_emb.detach(), strategy.mb_text_to_image))  # on the device
 
     def after_eval_exp(self, strategy: Any) -> None:
-        task = strategy.experience.task_label
         emb = concat_tasks(self._batches)  # batch-local caption links become database-wide, on the device
+        self._batches = []
+        if stream_type(strategy.experience) == RETENTION_STREAM:
+            index = strategy.experience.current_experience
+            self._retention_now[index] = emb
+            self.retention_stored.setdefault(index, emb.to("cpu"))  # indexed once, by the model it first meets
+            return
+        task = strategy.experience.task_label
         self.current[task] = emb
         if task in self.pending:  # indexing: the database is stored as embedded right after learning
             emb = emb.to("cpu")
@@ -170,13 +210,14 @@ class RetrievalMetrics(PluginMetric[dict]):
             self.pending.discard(task)
             self.indexed_at[task] = stage
             self.budgeted.index(task, emb, stage)
-        self._batches = []
         self._embed_seconds += time.perf_counter() - self._started
 
     def after_eval(self, strategy: Any) -> list[MetricValue]:
         """Computes this stage's metrics into `stages` (and `unlearned`) and returns them as MetricValues."""
         stage = strategy.clock.train_exp_counter - 1
         stream, x_plot = stream_type(strategy.experience), len(self.learned)
+        if stream == RETENTION_STREAM:
+            return self._retention_values(strategy, stage, x_plot=x_plot)
         values = self._unlearned_values(strategy, stage, stream=stream, x_plot=x_plot)
         tasks = sorted(t for t in self.current if t in self.stored)
         if not tasks:
@@ -194,18 +235,44 @@ class RetrievalMetrics(PluginMetric[dict]):
         ]
 
     def _unlearned_values(self, strategy: Any, stage: int, *, stream: str, x_plot: int) -> list[MetricValue]:
-        """Known-task metrics of the evaluated tasks not learned yet (recorded in `unlearned`), as MetricValues under both policies."""
-        future = {t: self.current[t] for t in sorted(self.current) if t not in self.learned}
+        """Known-task metrics of the evaluated tasks not learned yet (recorded in `unlearned`), as MetricValues.
+
+        Both policies coincide before a task is indexed. Before any training (stage -1, the matrices'
+        row 0) every task is unlearned, and their average and all-task search are recorded too.
+        """
+        future = {t: self.current[t].to(strategy.device) for t in sorted(self.current) if t not in self.learned}
         if not future:
             return []
-        device = strategy.device
-        future = {t: e.to(device) for t, e in future.items()}
         scopes = metrics_from_ranks(stage_ranks(future, {"reindex": future}, directions=self.directions), ks=self.ks)["reindex"]
-        per_task = {scope: values for scope, values in scopes.items() if scope.isdigit()}
+        kept = scopes if not self.learned else {scope: values for scope, values in scopes.items() if scope.isdigit()}
+        metrics = {policy: kept for policy in ("reindex", "noreindex")}
         if self.unlearned and self.unlearned[-1]["stage"] == stage:  # evaluated again in this stage: replaced
             self.unlearned.pop()
-        self.unlearned.append({"stage": stage, "tasks_learned": x_plot, "metrics": per_task})
-        return metric_values(self, {p: per_task for p in ("reindex", "noreindex")}, prefix="", stream=stream, x_plot=x_plot)
+        self.unlearned.append({"stage": stage, "tasks_learned": x_plot, "metrics": metrics})
+        return metric_values(self, metrics, prefix="", stream=stream, x_plot=x_plot)
+
+    def _retention_values(self, strategy: Any, stage: int, *, x_plot: int) -> list[MetricValue]:
+        """The retention sets' metrics (recorded in `retention`) and their change since the first
+        evaluation (`Retention_`), as MetricValues; reindex queries the current database of each
+        set, noreindex the one embedded at its first evaluation."""
+        device = strategy.device
+        now = {i: e.to(device) for i, e in sorted(self._retention_now.items())}
+        stored = {i: self.retention_stored[i].to(device) for i in now}
+        ranks = stage_ranks(now, {"reindex": now, "noreindex": stored}, directions=self.directions)
+        scopes = metrics_from_ranks(ranks, ks=self.ks)
+        metrics = {policy: {self.retention_labels[i]: values[str(i)] for i in now} for policy, values in scopes.items()}
+        if self.retention and self.retention[-1]["stage"] == stage:  # evaluated again in this stage: replaced
+            self.retention.pop()
+        self.retention.append({"stage": stage, "tasks_learned": x_plot, "metrics": metrics})
+        start = self.retention[0]["metrics"]
+        change = {
+            policy: {label: {key: value - start[policy][label][key] for key, value in values.items()} for label, values in by_label.items()}
+            for policy, by_label in metrics.items()
+        }
+        return [
+            *metric_values(self, metrics, prefix="", stream=RETENTION_STREAM, x_plot=x_plot),
+            *metric_values(self, change, prefix="Retention_", stream=RETENTION_STREAM, x_plot=x_plot),
+        ]
 
     def _stage(self, strategy: Any, stage: int, tasks: list[int], *, cost: dict[str, Any] | None) -> dict[str, dict[str, dict[str, float]]]:
         """Appends the stage record (metrics, diagnostics, reindexing cost) and timings of the learned `tasks`;

@@ -153,7 +153,8 @@ def add_rsum(metrics: dict[str, dict[str, dict[str, float]]], ks: tuple[int, ...
 
 
 def merge_directions(per_model: list[list[dict]]) -> list[dict]:
-    """Stage records of models that answer different directions, merged into one per stage.
+    """Stage records of models that answer different directions, merged into one per stage
+    (also the records of unlearned tasks and retention sets: `{stage, metrics: {policy: {scope: ...}}}`).
 
     A single model's records are returned as they are; for decoupled models (one answering
     i2t, one t2i) each stage's metrics are the union of both, with rsum recomputed; each
@@ -169,7 +170,8 @@ def merge_directions(per_model: list[list[dict]]) -> list[dict]:
             for policy, scopes in record["metrics"].items():
                 for scope, values in scopes.items():
                     metrics.setdefault(policy, {}).setdefault(scope, {}).update(values)
-        ks = tuple(key.k for key in parse_keys(metrics[POLICIES[0]][ALL_TASKS]) if key.is_recall and key.direction == DIRECTIONS[0])
+        first_scope = next(iter(metrics[POLICIES[0]].values()))  # records of unlearned tasks or retention sets have no all-task scope
+        ks = tuple(key.k for key in parse_keys(first_scope) if key.is_recall and key.direction == DIRECTIONS[0])
         merged.append({**records[0], "metrics": add_rsum(metrics, ks)})
         if "diagnostics" in records[0]:
             diagnostics: dict[str, dict[str, float]] = {}

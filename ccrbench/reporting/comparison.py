@@ -1,5 +1,6 @@
 """Runs compared: the paper's Tables 1-2 over groups of runs (mean ± std over seeds), their
-continual-learning metrics, and the same numbers as a long-format CSV."""
+continual-learning metrics (with an evaluation before training: forward transfer, ZSCL's metrics
+and the retention sets), and the same numbers as a long-format CSV."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ccrbench.reporting.common import seeds
 from ccrbench.evaluation.continual import CL_METRIC_TITLES, CL_METRICS
 from ccrbench.reporting.drift import budget_table, final_diagnostics_table
 from ccrbench.reporting.grouping import by_setting, group_runs
+from ccrbench.reporting.pretrained import pretrained_stats, pretrained_tables
 from ccrbench.reporting.statistics import confidence_interval, final_stat, mean_std, stat_cell
 
 # Columns of the paper's Tables 1-2 for one direction: (column title, run label, policy).
@@ -74,6 +76,7 @@ def comparison_report(results: Sequence[dict[str, Any]], *, metric: str = "r10",
                 *markdown_table(["run", "i2t reindex", "i2t no reindex", "t2i reindex", "t2i no reindex"], rows),
                 "",
             ]
+        parts += pretrained_tables(runs, metric=metric)
         parts += budget_table(runs, metric=metric)
         parts += final_diagnostics_table(runs)
     return "\n".join(parts)
@@ -91,6 +94,7 @@ def comparison_csv(results: Sequence[dict[str, Any]], *, metric: str = "r10", na
             for policy in POLICIES:
                 stats = [(scope_name, final_stat(rs, policy, scope, key)) for scope, scope_name in scopes]
                 stats += [(name, mean_std([r.get(name, {}).get(policy, {}).get(key) for r in rs])) for name in CL_METRICS]
+                stats += pretrained_stats(rs, policy, key)
                 for scope_name, (mean, std, n) in stats:
                     if n:
                         low, high = confidence_interval(mean, std, n)

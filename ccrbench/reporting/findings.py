@@ -1,5 +1,6 @@
-"""The paper's findings as paired comparisons over seeds, each with a verdict: holds (the 95%
-interval of the mean difference lies above 0), does not hold (below 0) or inconclusive."""
+"""The paper's findings (and those of the pretrained era: forgetting and retention against
+fine-tuning) as paired comparisons over seeds, each with a verdict: holds (the 95% interval of
+the mean difference lies above 0), does not hold (below 0) or inconclusive."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ccrbench.markdown import markdown_table
 from ccrbench.registry import ConfigError
 from ccrbench.reporting.drift import policy_title
 from ccrbench.reporting.grouping import Group, group_runs
+from ccrbench.reporting.pretrained import retention_labels
 from ccrbench.reporting.statistics import confidence_interval, mean_std
 
 
@@ -23,8 +25,10 @@ class Arm:
     Attributes:
         label: runs with this `run_label` (e.g. "finetune", "ewc (decoupled)").
         policy: the indexing policy read.
-        quantity: "final" (final recall in `scope`) or one of CL_METRICS.
-        scope: for "final": AVERAGE (known task) or ALL_TASKS (unknown task).
+        quantity: "final" (final recall in `scope`), one of CL_METRICS, "forward_transfer" or
+            "retention" (the change since before training on the retention set `scope`).
+        scope: for "final": AVERAGE (known task) or ALL_TASKS (unknown task); for "retention":
+            the retention set's label.
         shared_layers: runs of this architecture; None: each architecture in turn.
     """
 
@@ -35,7 +39,10 @@ class Arm:
     shared_layers: int | None = None
 
     def describe(self) -> str:
-        what = {AVERAGE: "known-task average", ALL_TASKS: "all-task search"}[self.scope] if self.quantity == "final" else self.quantity
+        if self.quantity == "final":
+            what = {AVERAGE: "known-task average", ALL_TASKS: "all-task search"}[self.scope]
+        else:
+            what = f"retention on {self.scope}" if self.quantity == "retention" else self.quantity
         arch = "" if self.shared_layers is None else f", {self.shared_layers} shared layer(s)"
         return f"{self.label} ({policy_title(self.policy)}{arch}) {what}"
 
@@ -48,6 +55,9 @@ class Finding:
     high: Arm
     low: Arm
 
+
+PRETRAINED_ERA = (("wise_ft", "WiSE-FT"), ("zscl", "ZSCL"), ("lora", "LoRA"))  # the baselines of a pretrained start
+SIGNED = ("forgetting", "bwt", "forward_transfer", "retention")  # positive: better, for ranks too (no flip)
 
 # The paper's findings (README), each checked per direction. forgetting is positive when
 # tasks are forgotten, so "reduces forgetting" reads forgetting(finetune) > forgetting(ewc).
@@ -81,7 +91,27 @@ FINDINGS = (
         for policy in ("noreindex", *(IndexingPolicy("budget", 0.25, rule).format() for rule in RULES))
         for label, name in (("finetune", "fine-tuning"), ("ewc", "EWC"))
     ),
+    # The pretrained era (issue 26; configs/suites/pretrained.yaml): its baselines against fine-tuning.
+    *(
+        Finding(f"{name} reduces forgetting vs fine-tuning", Arm("finetune", policy, "forgetting"), Arm(label, policy, "forgetting"))
+        for label, name in PRETRAINED_ERA
+        for policy in POLICIES
+    ),
 )
+
+
+def retention_findings(retention_set: str) -> tuple[Finding, ...]:
+    """Findings on a retention set (held out, never trained on): each strategy that should keep
+    the start retains more of it than fine-tuning (retention: the change since before training)."""
+    return tuple(
+        Finding(
+            f"{name} retains more of the start than fine-tuning",
+            Arm(label, policy, "retention", retention_set),
+            Arm("finetune", policy, "retention", retention_set),
+        )
+        for label, name in (*PRETRAINED_ERA, ("ewc", "EWC"), ("lwf", "LwF"))
+        for policy in POLICIES
+    )
 
 
 @dataclass(frozen=True)
@@ -120,7 +150,12 @@ def _arm_values(groups: Sequence[Group], arm: Arm, setting: str | None, key: str
         seed = r["config"]["seed"]
         if seed in values:
             raise ConfigError(f"finding {arm.describe()}: two runs of {matches[0].label} have seed {seed}; keep one")
-        source = r["final"].get(arm.policy, {}).get(arm.scope, {}) if arm.quantity == "final" else r.get(arm.quantity, {}).get(arm.policy, {})
+        if arm.quantity == "final":
+            source = r["final"].get(arm.policy, {}).get(arm.scope, {})
+        elif arm.quantity == "retention":
+            source = r.get("retention", {}).get("retention", {}).get(arm.policy, {}).get(arm.scope, {})
+        else:
+            source = r.get(arm.quantity, {}).get(arm.policy, {})
         value = source.get(key)
         if value is not None and not math.isnan(value):
             values[seed] = value
@@ -136,8 +171,8 @@ def check_finding(groups: Sequence[Group], finding: Finding, *, direction: str, 
     seeds = sorted(set(high) & set(low)) if high and low else []
     if not seeds:
         return None
-    # ranks: lower is better, so a claim "high beats low" reads low - high (forgetting and bwt are already signed)
-    flip = -1.0 if not measure.higher_is_better and finding.high.quantity not in ("forgetting", "bwt") else 1.0
+    # ranks: lower is better, so a claim "high beats low" reads low - high (the others are already signed)
+    flip = -1.0 if not measure.higher_is_better and finding.high.quantity not in SIGNED else 1.0
     diffs = tuple(flip * (high[s] - low[s]) for s in seeds)
     mean, std, n = mean_std(diffs)
     lo, hi = confidence_interval(mean, std, n)
@@ -146,11 +181,12 @@ def check_finding(groups: Sequence[Group], finding: Finding, *, direction: str, 
 
 
 def check_findings(results: Sequence[dict[str, Any]], *, metric: str = "r10") -> list[Verdict]:
-    """Every finding of FINDINGS that the runs allow, per direction and setting of `group_runs`."""
+    """Every finding of FINDINGS, and the `retention_findings` of the runs' retention sets, that the
+    runs allow, per direction and setting of `group_runs`."""
     groups = group_runs(results)
     settings = list(dict.fromkeys(g.setting for g in groups))
     verdicts = []
-    for finding in FINDINGS:
+    for finding in [*FINDINGS, *(f for label in retention_labels(results) for f in retention_findings(label))]:
         for setting in [None] if finding.high.shared_layers is not None else settings:
             for direction in DIRECTIONS:
                 v = check_finding(groups, finding, direction=direction, metric=metric, setting=setting)

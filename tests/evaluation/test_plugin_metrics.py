@@ -9,12 +9,12 @@ from avalanche.logging import TextLogger
 from avalanche.training.plugins import EvaluationPlugin
 
 from ccrbench import benchmarks, models
-from ccrbench.evaluation import MetricCSVLogger, RetrievalMetrics, TrainingLoss
+from ccrbench.evaluation import MetricCSVLogger, RetrievalMetrics, TrainingLoss, retention_stream
 from ccrbench.evaluation.plugin import metric_label, scope_label, task_forgetting
 from ccrbench.strategies import EWC, RetrievalTemplate
 
 
-def tiny(loggers=(), plugins=()):
+def tiny(loggers=(), plugins=(), retention=()):
     torch.manual_seed(0)
     bm = benchmarks.shapes(train_images=24, test_images=10, image_size=32)
     model = models.build_model(
@@ -23,7 +23,7 @@ def tiny(loggers=(), plugins=()):
         text_encoder={"name": "bigru", "word_dim": 16, "hidden_dim": 16},
         embed_dim=16,
     )
-    metrics = RetrievalMetrics(ks=(1, 10))
+    metrics = RetrievalMetrics(ks=(1, 10), retention=retention)
     strategy = RetrievalTemplate(
         model=model,
         optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
@@ -66,13 +66,39 @@ def test_full_stream_evaluation_records_unlearned_tasks_apart():
     strategy.train(bm.train_stream[0])
     strategy.eval(bm.test_stream)
     assert [s["tasks"] for s in metrics.stages] == [[0]]  # the stage records hold learned tasks only
-    assert [(u["stage"], u["tasks_learned"], sorted(u["metrics"])) for u in metrics.unlearned] == [(-1, 0, ["0", "1", "2"]), (0, 1, ["1", "2"])]
+    scopes = [(u["stage"], u["tasks_learned"], sorted(u["metrics"]["reindex"])) for u in metrics.unlearned]
+    assert scopes == [(-1, 0, ["0", "1", "2", "all", "average"]), (0, 1, ["1", "2"])]  # before training: the whole row 0
+    assert all(u["metrics"]["reindex"] == u["metrics"]["noreindex"] for u in metrics.unlearned)  # both policies agree before indexing
     assert set(metrics.stored) == {0} and not metrics.pending  # unlearned tasks are not indexed
     strategy.train(bm.train_stream[1])
     strategy.eval(bm.test_stream)
     strategy.eval(bm.test_stream)  # again in the same stage: both records replaced
     assert set(metrics.stored) == {0, 1} and [s["tasks"] for s in metrics.stages] == [[0], [0, 1]]
-    assert [(u["stage"], sorted(u["metrics"])) for u in metrics.unlearned] == [(-1, ["0", "1", "2"]), (0, ["1", "2"]), (1, ["2"])]
+    assert [(u["stage"], sorted(u["metrics"]["reindex"])[:3]) for u in metrics.unlearned] == [(-1, ["0", "1", "2"]), (0, ["1", "2"]), (1, ["2"])]
+
+
+def test_retention_sets_are_measured_apart_against_the_database_of_their_first_evaluation():
+    held_out = benchmarks.shapes(train_images=1, test_images=10, image_size=32, seed=1, colour_shift=0.0)
+    stream = retention_stream([held_out.test_stream, held_out.test_stream[:1]])
+    bm, strategy, metrics = tiny(retention=("pretraining", "blocks"))
+    strategy.eval(bm.test_stream)
+    strategy.eval(stream)
+    start = metrics.retention[-1]["metrics"]
+    assert metrics.current and len(metrics.unlearned) == 1  # the tasks' last evaluation is kept
+    keys = {f"{d}_{m}" for d in ("i2t", "t2i") for m in ("r1", "r10", "medr", "meanr")} | {"rsum"}
+    assert {label: set(v) for label, v in start["reindex"].items()} == {"pretraining": keys, "blocks": keys}
+    assert start["reindex"] == start["noreindex"]  # indexed by the model it first meets
+    stored = metrics.retention_stored[0]
+    assert stored.image.shape[0] == 30 and metrics.retention_stored[1].image.shape[0] == 10  # every task of the set, as one database
+    strategy.train(bm.train_stream[0])
+    strategy.eval(stream)
+    assert metrics.retention_stored[0] is stored  # never re-indexed
+    later = metrics.retention[-1]
+    assert (later["stage"], later["tasks_learned"]) == (0, 1) and later["metrics"]["reindex"] != later["metrics"]["noreindex"]
+    last = strategy.evaluator.get_last_metrics()
+    change = last["Retention_R@10_i2t_reindex/eval_phase/retention_stream/pretraining"]
+    assert change == later["metrics"]["reindex"]["pretraining"]["i2t_r10"] - start["reindex"]["pretraining"]["i2t_r10"]
+    assert "R@10_t2i_noreindex/eval_phase/retention_stream/blocks" in last
 
 
 def test_a_second_evaluation_in_a_stage_replaces_its_record_and_keeps_the_stored_databases():

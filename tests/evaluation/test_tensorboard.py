@@ -208,8 +208,9 @@ def test_report_writes_a_mean_over_seeds_run(suite, tmp_path):
     events = EventAccumulator(str(mean)).Reload()
     tag = f"{FORGETTING}/t2i reindex/1 blocks"
     seed1 = scalars(suite, EWC).Scalars(tag)
-    assert [e.step for e in events.Scalars(tag)] == [1, 2]
-    assert [e.value for e in events.Scalars(tag)] == pytest.approx([e.value - 0.5 for e in seed1])  # the mean of v and v - 1
+    assert [e.step for e in events.Scalars(tag)] == [e.step for e in seed1] == [0, 1, 2]  # step 0: before training
+    assert events.Scalars(tag)[0].value == seed1[0].value  # _other_seed changes the stages only
+    assert [e.value for e in events.Scalars(tag)[1:]] == pytest.approx([e.value - 0.5 for e in seed1[1:]])  # the mean of v and v - 1
     assert [e.value for e in events.Scalars("seed std/" + tag)] == pytest.approx([0.5**0.5] * 2)  # the spread, its own tag
     assert "final/forgetting/rsum/reindex" in events.Tags()["scalars"]
     (start,) = values(mean, hparams_metadata.SESSION_START_INFO_TAG)  # an HPARAMS session of its own

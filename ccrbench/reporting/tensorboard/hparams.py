@@ -77,8 +77,8 @@ def _hparam_value(value: str | bool | float) -> Any:
 def hparam_metrics(k: int) -> list[api_pb2.MetricInfo]:
     """The HPARAMS metrics, most telling first (TensorBoard shows the first five): the forgetting
     of rsum (reindex), then rsum of the known and the unknown task under both policies; then R@k
-    of each direction, the other forgetting columns and the plasticity. Every run logs each
-    (`scalars.final_metrics`), joint training too, so none is dropped from a view."""
+    of each direction, the other forgetting columns, the plasticity and the forward transfer. Every
+    run logs each (`scalars.final_metrics`), joint training too, so none is dropped from a view."""
     chosen = [MetricKey(RSUM), MetricKey("r", "i2t", k), MetricKey("r", "t2i", k)]
     finals = [
         api_pb2.MetricInfo(
@@ -89,15 +89,15 @@ def hparam_metrics(k: int) -> list[api_pb2.MetricInfo]:
         for s in (AVERAGE, ALL_TASKS)
         for p in POLICY_LABELS
     ]
-    forgetting, plasticity = (
+    forgetting, plasticity, forward = (
         [
             api_pb2.MetricInfo(name=api_pb2.MetricName(tag=f"final/{name}/{m}/{p}"), display_name=f"{name} {m.title} · {POLICY_LABELS[p]}")
             for m in chosen
             for p in POLICY_LABELS
         ]
-        for name in ("forgetting", "plasticity")
+        for name in ("forgetting", "plasticity", "forward_transfer")
     )
-    return forgetting[:1] + finals[:4] + finals[4:] + forgetting[1:] + plasticity
+    return forgetting[:1] + finals[:4] + finals[4:] + forgetting[1:] + plasticity + forward
 
 
 def _write_hparams(writer: SummaryWriter, tag: str, data: plugin_data_pb2.HParamsPluginData) -> None:

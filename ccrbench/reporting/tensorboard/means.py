@@ -11,6 +11,7 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from ccrbench.reporting.tensorboard.pretrained import combine_held_out, log_held_out
 from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.axis import write_axis_runs
 from ccrbench.reporting.tensorboard.hparams import log_session_end, log_session_start, trial_id, write_suite_experiment
@@ -58,6 +59,7 @@ def write_seed_means(tensorboard: Path, results: Sequence[dict[str, Any]], names
         with SummaryWriter(str(folder)) as writer:
             log_session_start(writer, config, trial=trial_id(group.names[0], seed=MEAN_SEED))
             for records in zip(*(r["stages"] for r in runs)):
+                log_held_out(writer, records[0], combine_held_out(runs, lambda ms: _combine(ms, statistics.fmean)), task_names)  # mean only
                 log_stage(writer, _stage(records, statistics.fmean), task_names)
                 log_stage(writer, _stage(records, statistics.stdev), task_names, prefix=SPREAD)
             finals = [final_metrics(r) for r in runs]

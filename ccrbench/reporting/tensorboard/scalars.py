@@ -111,11 +111,12 @@ def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequ
 
 def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
     """{`final/...` tag: value}: the summaries after the last task, and the forgetting,
-    plasticity and backward transfer of every metric.
+    plasticity, backward transfer and (a run evaluated before training) forward transfer of
+    every metric.
 
     A run of one stage (joint training, every task learned at once) has NaN forgetting and
-    backward transfer in results.json (no task was learned before the last stage); here they
-    are 0, what its one-row matrices imply (no task has lost anything since it was learned),
+    backward and forward transfer in results.json (no task was learned before the last stage);
+    here they are 0, what its one-row matrices imply (no task has lost anything since it was learned),
     so that TensorBoard's HPARAMS keeps the run in every view (it drops a run missing a metric).
     """
     out = {
@@ -125,7 +126,7 @@ def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
         for metric, value in scopes[scope].items()
     }
     one_stage = len(results["stages"]) == 1
-    for name in CONTINUAL:
+    for name in (*CONTINUAL, "forward_transfer"):  # forward transfer: runs evaluated before training
         for policy, values in results.get(name, {}).items():
             for metric, v in values.items():
                 if v is None or math.isnan(v):
