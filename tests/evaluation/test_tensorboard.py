@@ -125,7 +125,7 @@ def test_axis_runs_hold_the_forgetting_charts_at_0_to_100(suite):
     for axis, bound in zip(AXES, (0, 100)):
         events = scalars(suite, axis)
         assert set(events.Tags()["scalars"]) == first
-        assert {(e.step, e.value) for t in first for e in events.Scalars(t)} == {(1, bound), (2, bound)}  # every step of a 2-task run
+        assert {(e.step, e.value) for t in first for e in events.Scalars(t)} == {(0, bound), (1, bound), (2, bound)}  # every step of a 2-task run
     for runs, steps in ((1, 2), (9, 3), (40, 3), (40, 10)):  # Time Series leaves out ceil(0.05 (n - 1)) of a card's n points at each end
         copies = axis_copies(runs, steps)
         assert copies * steps > math.ceil(0.05 * ((runs + 2 * copies) * steps - 1))

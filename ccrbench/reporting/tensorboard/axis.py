@@ -8,7 +8,7 @@ y range spans only the values between the 5 % and the 95 % quantile of its point
 `sorted[ceil(0.05 (n - 1))]` to `sorted[floor(0.95 (n - 1))]`, so the lowest and the highest of
 up to 21 points are always left out): the one run whose recall falls is drawn off the axis. Runs
 `y-axis 0` and `y-axis 100` log 0 and 100 under every tag of the forgetting group at every step
-1 .. T, more points at each bound than the quantiles leave out, so the range is 0-100 whatever
+the runs log (0, before training, to T), more points at each bound than the quantiles leave out, so the range is 0-100 whatever
 the option: every recall, a drop included, is on the axis.
 """
 
@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tensorboard.compat.proto.event_pb2 import Event
@@ -46,35 +46,35 @@ def axis_runs(tensorboard: Path) -> list[Path]:
     return sorted(p for bound in BOUNDS for p in tensorboard.glob(AXIS_RUN.format(bound=bound) + "*") if p.is_dir())
 
 
-def _write_events(folder: Path, tags: Iterable[str], value: float, steps: int) -> None:
-    """An event file with `value` under every tag at steps 1 .. `steps`, written beside and moved
+def _write_events(folder: Path, tags: Iterable[str], value: float, steps: Sequence[int]) -> None:
+    """An event file with `value` under every tag at each of `steps`, written beside and moved
     into place (runs of a suite may write the same file at once)."""
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".axis-")  # no "tfevents" in the name: TensorBoard skips it
     with os.fdopen(handle, "wb") as f:
         writer = RecordWriter(f)
         writer.write(Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
-        for step in range(1, steps + 1):
+        for step in steps:
             summary = Summary(value=[Summary.Value(tag=tag, simple_value=value) for tag in tags])
             writer.write(Event(wall_time=time.time(), step=step, summary=summary).SerializeToString())
     os.replace(temporary, folder / EVENTS)
 
 
-def write_axis_runs(tensorboard: Path, tags: Iterable[str], steps: int, *, runs: int = 1) -> list[Path]:
+def write_axis_runs(tensorboard: Path, tags: Iterable[str], steps: Sequence[int], *, runs: int = 1) -> list[Path]:
     """Writes (replacing older ones) the axis runs into a TensorBoard folder: for each bound,
-    `axis_copies(runs, steps)` runs logging the bound under `tags` at steps 1 .. `steps`.
+    `axis_copies(runs, len(steps))` runs logging the bound under `tags` at each of `steps`.
 
     Args:
         tensorboard: the folder TensorBoard is started on (each run a sub-folder).
         tags: the forgetting group's tags.
-        steps: the number of tasks.
+        steps: the steps the runs log (`scalars.logged_steps`).
         runs: how many runs the folder holds besides these.
 
     Returns:
         The axis runs' folders.
     """
     tags = sorted(set(tags))
-    copies = axis_copies(runs, steps)
+    copies = axis_copies(runs, len(steps))
     folders = {tensorboard / (AXIS_RUN.format(bound=bound) + (f" · {i + 1}" if i else "")): bound for bound in BOUNDS for i in range(copies)}
     for old in axis_runs(tensorboard):
         if old not in folders:

@@ -15,7 +15,7 @@ from ccrbench.reporting.tensorboard.pretrained import combine_held_out, log_held
 from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.axis import write_axis_runs
 from ccrbench.reporting.tensorboard.hparams import log_session_end, log_session_start, trial_id, write_suite_experiment
-from ccrbench.reporting.tensorboard.scalars import final_metrics, forgetting_tags, log_stage, tasks_learned
+from ccrbench.reporting.tensorboard.scalars import final_metrics, forgetting_tags, log_stage, logged_steps, tasks_learned
 
 MEAN_RUN = "mean of {n} seeds · {label}"  # a mean run's name (no "(" or ")": Custom Scalars reads the run from them)
 SPREAD = "seed std/"  # the tag prefix of the standard deviation over the seeds
@@ -75,5 +75,6 @@ def write_seed_means(tensorboard: Path, results: Sequence[dict[str, Any]], names
         write_suite_experiment(tensorboard, min(names), [r["config"] for r in results] + configs)
     tags = [tag for r in results for tag in forgetting_tags(r["stages"][-1], r["task_names"])]
     if tags:
-        write_axis_runs(tensorboard, tags, max(tasks_learned(r["stages"][-1]) for r in results), runs=len(results) + len(written))
+        steps = sorted({step for r in results for step in logged_steps(r)})
+        write_axis_runs(tensorboard, tags, steps, runs=len(results) + len(written))
     return written

@@ -74,6 +74,12 @@ def stage_tag(metric: str, policy: str, scope: str, task_names: Sequence[str], h
     return scalar_tag(metric, policy, scope, task_names)
 
 
+def logged_steps(results: Mapping[str, Any]) -> list[int]:
+    """The steps a run's stage scalars hold: 0 (before training) when it was evaluated then, and
+    every number of tasks learned up to its last stage's."""
+    return [0] * ("start" in results) + list(range(1, tasks_learned(results["stages"][-1]) + 1))
+
+
 def forgetting_tags(record: Mapping[str, Any], task_names: Sequence[str]) -> list[str]:
     """The forgetting group's tags of a stage record (the last one: every task learned)."""
     return [
@@ -143,4 +149,4 @@ def log_final(writer: SummaryWriter, results: Mapping[str, Any]) -> None:
     step = tasks_learned(results["stages"][-1])
     for tag, value in final_metrics(results).items():
         writer.add_scalar(tag, value, step)
-    write_axis_runs(Path(writer.log_dir).parent, forgetting_tags(results["stages"][-1], results["task_names"]), step)
+    write_axis_runs(Path(writer.log_dir).parent, forgetting_tags(results["stages"][-1], results["task_names"]), logged_steps(results))
