@@ -34,7 +34,8 @@ from selenium.webdriver.chrome.service import Service
 # the older dashboards from the fragment
 DASHBOARDS = {
     "time_series": "?smoothing=0#timeseries",  # the view TensorBoard opens: the R@10 (forgetting) group first
-    "custom_scalars": "#custom_scalars&_smoothingWeight=0",
+    "time_series_means": "?smoothing=0&runFilter=mean%7Cy-axis#timeseries",  # one line per strategy: the means (and the axis runs)
+    "custom_scalars": "#custom_scalars&_smoothingWeight=0&regexInput=mean%7Cy-axis",  # the means: 55 lines a chart with every seed
     "hparams": "#hparams",
     "hparams_parallel": "#hparams",  # then its "parallel coordinates view" tab
     "images": "#images",
