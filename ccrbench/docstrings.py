@@ -4,7 +4,7 @@ types, defaults and Google-style `Args:` texts."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
 from ccrbench.registry import config_parameters
@@ -12,9 +12,14 @@ from ccrbench.registry import config_parameters
 
 def describe(obj: Callable[..., Any], *, skip: tuple[str, ...] = ()) -> str:
     """One line per config key: name, type, default and the Google-style 'Args' text."""
-    docs = arg_docs(inspect.getdoc(obj) or "")
+    return describe_keys(config_parameters(obj, skip=skip), inspect.getdoc(obj) or "")
+
+
+def describe_keys(parameters: Mapping[str, inspect.Parameter], doc: str) -> str:
+    """`describe`'s lines from the config keys (annotations resolved) and the cleaned docstring."""
+    docs = arg_docs(doc)
     lines = []
-    for name, p in config_parameters(obj, skip=skip).items():
+    for name, p in parameters.items():
         default = "required" if p.default is inspect.Parameter.empty else f"default {p.default!r}"
         lines.append(f"{name}: {type_name(p.annotation)} ({default}) {docs.get(name, '')}".rstrip())
     return "\n".join(lines)

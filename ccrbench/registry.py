@@ -36,12 +36,13 @@ class Registry:
     def __init__(self, kind: str, *, plural: str, context: tuple[str, ...] = (), package: str | None = None) -> None:
         self.kind, self.plural, self.context, self.package = kind, plural, context, package
         self._items: dict[str, Callable[..., Any]] = {}
+        self._filled = package is None
 
     def _fill(self) -> None:
         """Imports the built-in entries' package once (its modules register themselves)."""
-        if self.package is not None:
-            package, self.package = self.package, None
-            importlib.import_module(package)
+        if not self._filled:
+            self._filled = True
+            importlib.import_module(self.package)  # type: ignore[arg-type]
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers a callable under `name` (duplicates are errors)."""

@@ -173,7 +173,7 @@ def main() -> None:
     (args.out / "secoco_features.yaml").write_text(
         "benchmark:\n  name: secoco\n"
         f"  root: {args.out.resolve()}\n  karpathy_split: dataset_coco.json\n  mode: features\n  test_size: 5000\n"
-        "model:\n  image_encoder: {name: feature_mlp}\n"
+        f"model:\n  image_encoder: {{name: feature_mlp, input_dim: {args.dim}}}\n"
     )
     if args.images:
         from bench_loader import write_photos  # torch and ccrbench: only imported when asked

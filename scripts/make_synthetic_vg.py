@@ -89,7 +89,7 @@ def main() -> None:
             f.write("]")
     write_features(args.out, dim=args.dim, dtype=args.dtype, rng=rng)
     (args.out / "sevige_features.yaml").write_text(
-        f"benchmark:\n  name: sevige\n  root: {args.out.resolve()}\n  mode: features\nmodel:\n  image_encoder: {{name: feature_mlp}}\n"
+        f"benchmark:\n  name: sevige\n  root: {args.out.resolve()}\n  mode: features\nmodel:\n  image_encoder: {{name: feature_mlp, input_dim: {args.dim}}}\n"
     )
     print(f"{n_images} images, {object_id - 1} objects, {region_id - 1} region descriptions; written to {args.out}")
 

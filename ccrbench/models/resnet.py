@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import torch
-import torchvision
 from annotated_types import Ge
 from torch import Tensor, nn
 
@@ -38,6 +37,8 @@ def load_weights(arch: str, weights: str) -> dict[str, Tensor]:
         if not path.is_file():
             raise ConfigError(f"{arch}.weights: no file {path}")
         return torch.load(path, map_location="cpu", weights_only=True)
+    import torchvision  # imported here: a second of imports that listing and checking configs do not need
+
     names = torchvision.models.get_model_weights(arch).__members__
     if weights not in names:
         raise ConfigError(
@@ -97,6 +98,8 @@ class ResNetEncoder(nn.Module):
             raise ConfigError(f"{self.arch}.train_top_blocks: expected 0 to {len(STAGES)}, got {train_top_blocks}")
         if freeze and train_top_blocks:
             raise ConfigError(f"{self.arch}: freeze freezes every block; use train_top_blocks alone to train the top ones")
+        import torchvision  # as in load_weights
+
         self.backbone = torchvision.models.get_model(self.arch, weights=None)
         self.output_dim = self.backbone.fc.in_features
         self.backbone.fc = nn.Identity()
@@ -121,5 +124,21 @@ class ResNetEncoder(nn.Module):
         return self.backbone((images - self.mean) / self.std)  # [N, output_dim]
 
 
-for _arch in ("resnet18", "resnet34", "resnet50", "resnet152"):
-    register_encoder(_arch)(type(f"ResNet{_arch[len('resnet'):]}Encoder", (ResNetEncoder,), {"arch": _arch, "__module__": __name__}))
+@register_encoder("resnet18")
+class ResNet18Encoder(ResNetEncoder):
+    arch = "resnet18"
+
+
+@register_encoder("resnet34")
+class ResNet34Encoder(ResNetEncoder):
+    arch = "resnet34"
+
+
+@register_encoder("resnet50")
+class ResNet50Encoder(ResNetEncoder):
+    arch = "resnet50"
+
+
+@register_encoder("resnet152")
+class ResNet152Encoder(ResNetEncoder):
+    arch = "resnet152"

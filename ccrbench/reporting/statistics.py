@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,10 +24,16 @@ def confidence_interval(mean: float, std: float, n: int, *, level: float = 0.95)
     """Student t interval of a mean from the sample standard deviation of n values (NaN if n < 2)."""
     if n < 2:
         return NAN, NAN
-    from scipy.stats import t  # imported here: scipy is slow to import and only reports need it
-
-    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+    half = _t_quantile(0.5 + level / 2, n - 1) * std / math.sqrt(n)
     return mean - half, mean + half
+
+
+@functools.cache
+def _t_quantile(q: float, df: int) -> float:
+    """Student t quantile: scipy.stats.t.ppf's own function (scipy.stats takes a second to import)."""
+    from scipy.special import stdtrit  # imported here: only reports need it
+
+    return float(stdtrit(df, q))
 
 
 def stat_cell(stat: tuple[float, float, int], bold: bool = False, *, digits: int = 1) -> str:

@@ -134,8 +134,13 @@ def test_comparison_report_marks_best_and_averages_seeds(tmp_path):
     medr = comparison_report(runs, metric="medr")
     assert "**30.0**" in medr  # lower is better for ranks: 100 - 70
 
-    paths = plot_all(runs, [f"run{i}" for i in range(len(runs))], tmp_path / "plots")
-    assert len(paths) == len(runs) + 3 and all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    names = ["strategy-finetune__seed-0", "strategy-finetune__seed-1", "strategy-ewc__seed-0", "decoupled", "joint"]
+    paths = plot_all(runs, names, tmp_path / "plots")
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    # one image of stage matrices per group (its seeds together), named by what its runs' names share
+    assert sorted(p.name for p in paths) == sorted(
+        ["matrices_strategy-finetune.png", "matrices_strategy-ewc__seed-0.png", "matrices_decoupled.png", "matrices_joint.png", "curves.png", "bars.png"]
+    )
 
 
 def test_report_cli_on_real_runs(tmp_path, capsys):

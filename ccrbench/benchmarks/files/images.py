@@ -19,8 +19,6 @@ from PIL import Image
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
-from torchvision import transforms
-from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from ccrbench.benchmarks.files.reading import DataError
@@ -54,7 +52,10 @@ class FileImages(Dataset):
             raise ConfigError(f"image_size must be at least 8 pixels, got {image_size}")
         self.paths = tuple(paths)
         self.image_size = image_size
+        from torchvision import transforms  # imported here: torchvision takes a second, and features need none of it
+
         self.resize = transforms.Compose([transforms.Resize(image_size), transforms.CenterCrop(image_size)])
+        self.to_tensor = transforms.functional.to_tensor
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,7 +72,7 @@ class FileImages(Dataset):
             raise DataError(f"image {self.paths[i]} does not decode ({e}); replace the file or delete it") from e
 
     def __getitem__(self, i: int) -> Tensor:
-        return transforms.functional.to_tensor(self.square(i))
+        return self.to_tensor(self.square(i))
 
 
 class JpegFiles(Dataset):
@@ -106,6 +107,8 @@ class Augmented(Dataset):
     """
 
     def __init__(self, images: Dataset, *, image_size: int) -> None:
+        from torchvision.transforms import v2  # imported here, as in FileImages
+
         self.images = images
         self.transform = v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.5, 1.0), antialias=True), v2.RandomHorizontalFlip()])
 

@@ -25,7 +25,8 @@ Images/Text: `examples/{task}/{direction}`, one card holding a fixed few queries
 after every stage, hits and misses marked; the same tags for every strategy.
 """
 
-from ccrbench.reporting.tensorboard.cards import log_examples
+from typing import Any
+
 from ccrbench.reporting.tensorboard.hparams import log_experiment, log_session_end, log_session_start, write_suite_experiment
 from ccrbench.reporting.tensorboard.layout import log_layout
 from ccrbench.reporting.tensorboard.means import write_seed_means
@@ -44,3 +45,12 @@ __all__ = [
     "write_seed_means",
     "write_suite_experiment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`log_examples` imported on first use: cards need torchvision (seconds), `ccrbench report` does not."""
+    if name == "log_examples":
+        from ccrbench.reporting.tensorboard.cards import log_examples
+
+        return log_examples
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
