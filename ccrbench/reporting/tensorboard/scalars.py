@@ -2,10 +2,11 @@
 
 Tags are chosen for TensorBoard's Time Series view, which groups cards by the tag's first
 component and orders groups and cards by tag (digits and "/" first, then by character code,
-so upper case before lower case): the headline recall's group, `R@10`, opens the page; `diagnostics`, `examples`, `final`, the other metrics and `train` follow it. A card's
-title is its whole tag, cut in the middle where it is wider than the card (the part after the
-last "/" is kept): the forgetting group's tags fit a card at 1920 px. No tag holds "(" or ")":
-Custom Scalars names a line `tag (run)` and takes the run from the first "(".
+so upper case before lower case): the headline recall's group, `R@10`, opens the page;
+`diagnostics`, `examples`, `final`, the other metrics and `train` follow it. A card's title is
+its whole tag, cut in the middle where it is wider than the card (the part after the last "/"
+is kept): the forgetting group's tags fit a card at 1920 px. No tag holds "(" or ")": Custom
+Scalars names a line `tag (run)` and takes the run from the first "(".
 """
 
 from __future__ import annotations
