@@ -1,5 +1,6 @@
-"""Screenshots of TensorBoard's Custom Scalars, HPARAMS and Images dashboards for a log dir,
-taken in headless Chromium: a check of what a reader sees, not a test.
+"""Screenshots of TensorBoard's Time Series, Custom Scalars, HPARAMS and Images dashboards for a
+log dir, taken in headless Chromium with a fresh profile (TensorBoard's defaults: "ignore
+outliers" on): a check of what a reader sees, not a test.
 
 Needs Chromium, its driver and Selenium (Debian/Ubuntu):
 
@@ -11,7 +12,8 @@ Usage:
     .venv/bin/python scripts/tensorboard_screens.py /tmp/smoke_tb --out /tmp/screens
 
 It starts TensorBoard on 127.0.0.1 (this venv's), opens each dashboard with smoothing 0,
-waits for it to draw and saves <out>/<dashboard>.png; TensorBoard is stopped at the end.
+waits for it to draw and saves <out>/tensorboard_<dashboard>.png (docs/ holds them under these
+names); TensorBoard is stopped at the end.
 """
 
 from __future__ import annotations
@@ -28,13 +30,33 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-# dashboard -> URL fragment (TensorBoard reads the smoothing from the fragment)
+# dashboard -> the rest of its URL: Time Series (Angular) reads the smoothing from the query,
+# the older dashboards from the fragment
 DASHBOARDS = {
-    "timeseries": "#timeseries&_smoothingWeight=0",  # the view TensorBoard opens: the Forgetting R@10 group first
-    "custom_scalars": "#custom_scalars&_smoothingWeight=0",
+    "time_series": "?smoothing=0#timeseries",  # the view TensorBoard opens: the R@10 (forgetting) group first
+    "time_series_means": "?smoothing=0&runFilter=mean%7Cy-axis#timeseries",  # one line per strategy: the means (and the axis runs)
+    "custom_scalars": "#custom_scalars&_smoothingWeight=0&regexInput=mean%7Cy-axis",  # the means: 55 lines a chart with every seed
     "hparams": "#hparams",
+    "hparams_parallel": "#hparams",  # then its "parallel coordinates view" tab
     "images": "#images",
 }
+TABS = {"hparams_parallel": "PARALLEL COORDINATES VIEW"}  # dashboard -> the tab to click once it has drawn
+
+# Clicks the innermost element showing a text, shadow roots included (TensorBoard's older
+# dashboards are Polymer elements in shadow DOM).
+CLICK = """
+const want = arguments[0];
+function find(root) {
+  for (const e of root.querySelectorAll('*')) {
+    if (e.children.length === 0 && e.textContent.trim().toUpperCase() === want) return e;
+    if (e.shadowRoot) { const f = find(e.shadowRoot); if (f) return f; }
+  }
+  return null;
+}
+const e = find(document);
+if (e) e.click();
+return e !== null;
+"""
 
 
 def free_port() -> int:
@@ -87,7 +109,11 @@ def main() -> None:
                 driver.get("about:blank")
                 driver.get(base + DASHBOARDS[name])
                 time.sleep(args.wait)
-                path = args.out / f"{name}.png"
+                if name in TABS:
+                    if not driver.execute_script(CLICK, TABS[name]):
+                        raise RuntimeError(f"no {TABS[name]!r} tab in {name}")
+                    time.sleep(args.wait / 2)
+                path = args.out / f"tensorboard_{name}.png"
                 driver.save_screenshot(str(path))
                 print(f"{path} ({path.stat().st_size // 1024} KB)")
         finally:

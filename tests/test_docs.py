@@ -46,7 +46,7 @@ def test_a_link_to_a_missing_repository_file_fails_the_strict_build(tmp_path):
 def test_the_readmes_links_lead_to_files():
     readme = (ROOT / "README.md").read_text()
     targets = [target for target in LINK.findall(readme) if "://" not in target]
-    assert "docs/results.md" in targets and "docs/tensorboard_images_demo.png" in targets
+    assert "docs/results.md" in targets and "docs/tensorboard_time_series.png" in targets
     assert [target for target in targets if not (ROOT / target).is_file()] == []
 
 

@@ -1,6 +1,7 @@
 """What a suite writes for TensorBoard, read back from the event files."""
 
 import json
+import math
 import re
 
 import pytest
@@ -11,15 +12,18 @@ from tensorboard.plugins.custom_scalar import metadata as layout_metadata
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from ccrbench.reporting.tensorboard.hparams import hparam_infos, hparam_values
+from ccrbench.reporting.tensorboard.axis import axis_copies
+from ccrbench.reporting.tensorboard.hparams import hparam_infos, hparam_values, trial_id
 from ccrbench.reporting.tensorboard.layout import scalars_layout
 from ccrbench.reporting.tensorboard.means import write_seed_means
 from ccrbench.suite import run_suite
 from tests.tiny import TINY
 
 JOINT, EWC = RUNS = ("strategy-joint", "strategy-ewc__decoupled-true__seed-1")
-KNOWN, UNKNOWN = "average · known task", "all tasks · unknown task"
-FORGETTING = "Forgetting R@10"  # the first group of Time Series
+KNOWN, UNKNOWN = "known task", "all tasks"
+FORGETTING = "R@10"  # the first group of Time Series
+AXES = ("y-axis 0", "y-axis 100")  # the runs that hold the forgetting charts at 0-100
+TITLE_CHARS = 31  # what a Time Series card title shows at 1920 px, settings open (Chromium: 213 px of 14 px Roboto)
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +59,16 @@ def steps(events, tag):
 def test_run_names_are_the_runs_names_and_no_empty_run(suite):
     tb = suite / "tb"
     folders = {p.parent for p in tb.rglob("events*")}
-    assert folders == {tb / run for run in RUNS}  # no event file at the root (TensorBoard's run "."), none in the run folders
+    assert folders == {tb / run for run in RUNS + AXES}  # no event file at the root (TensorBoard's run "."), none in the run folders
     assert not list(suite.glob("*/tb"))
 
 
 def test_short_tags_with_task_names_and_no_old_tags(suite):
     ewc = scalars(suite, EWC).Tags()["scalars"]
     for tag in (
-        f"{FORGETTING}/i2t · reindex/1 blocks",
-        f"{FORGETTING}/t2i · no reindex/{KNOWN}",
-        f"{FORGETTING}/i2t · reindex/{UNKNOWN}",
+        f"{FORGETTING}/i2t reindex/1 blocks",
+        f"{FORGETTING}/t2i no reindex/{KNOWN}",
+        f"{FORGETTING}/i2t reindex/{UNKNOWN}",
         f"t2i_r1/noreindex/{UNKNOWN}",
         f"rsum/noreindex/{KNOWN}",  # both models of a decoupled pair, summed
         f"final/rsum/reindex/{KNOWN}",
@@ -76,7 +80,7 @@ def test_short_tags_with_task_names_and_no_old_tags(suite):
     ):
         assert tag in ewc
     joint = scalars(suite, JOINT).Tags()["scalars"]
-    assert {"train/loss/total", "train/lr", f"{FORGETTING}/i2t · reindex/{UNKNOWN}"} <= set(joint)
+    assert {"train/loss/total", "train/lr", f"{FORGETTING}/i2t reindex/{UNKNOWN}"} <= set(joint)
     assert not [t for t in ewc + joint if t.startswith(("Retrieval_", "Task", "i2t_r10/reindex", "t2i_r10/noreindex"))]
     assert not [t for t in ewc + joint if "(" in t or ")" in t]  # Custom Scalars reads a line's run from its first "("
 
@@ -108,8 +112,35 @@ def test_first_time_series_group_is_the_forgetting_comparison(suite):
         groups = list(dict.fromkeys(t.split("/", 1)[0] for t in tags))
         assert groups[0] == FORGETTING and {"diagnostics", "final", "train"} - {JOINT: {"diagnostics"}}.get(run, set()) <= set(groups[1:])
         first = [t for t in tags if t.startswith(FORGETTING + "/")]
-        cards = [f"{FORGETTING}/{d} · {p}/{s}" for d in ("i2t", "t2i") for p in ("no reindex", "reindex") for s in ("1 blocks", "2 curves", UNKNOWN, KNOWN)]
+        cards = [f"{FORGETTING}/{d} {p}/{s}" for d in ("i2t", "t2i") for p in ("no reindex", "reindex") for s in ("1 blocks", "2 curves", UNKNOWN, KNOWN)]
         assert first == cards and len(first) <= 24  # per direction and policy: the tasks in learning order, then both summaries
+        assert max(map(len, first)) <= TITLE_CHARS  # Time Series titles a card with its whole tag
+
+
+def test_axis_runs_hold_the_forgetting_charts_at_0_to_100(suite):
+    """"Ignore outliers" (on by default, kept in the browser) leaves out a chart's lowest and
+    highest points: the axis runs put more points than it leaves out at 0 and at 100 in every
+    card of the forgetting group (and so in every Custom Scalars forgetting chart)."""
+    first = {t for t in scalars(suite, EWC).Tags()["scalars"] if t.startswith(FORGETTING + "/")}
+    for axis, bound in zip(AXES, (0, 100)):
+        events = scalars(suite, axis)
+        assert set(events.Tags()["scalars"]) == first
+        assert {(e.step, e.value) for t in first for e in events.Scalars(t)} == {(0, bound), (1, bound), (2, bound)}  # every step of a 2-task run
+    for runs, steps in ((1, 2), (9, 3), (40, 3), (40, 10)):  # Time Series leaves out ceil(0.05 (n - 1)) of a card's n points at each end
+        copies = axis_copies(runs, steps)
+        assert copies * steps > math.ceil(0.05 * ((runs + 2 * copies) * steps - 1))
+    assert axis_copies(9, 3) == 1 < axis_copies(40, 3)  # one run per bound for the screenshots' suite; more for a large one
+
+
+def test_trial_ids_are_short_and_one_per_run(suite):
+    """HPARAMS shows a run's trial id in a column of 10 em: a suite's run names, shortened."""
+    ids = {}
+    for run in RUNS:
+        (start,) = values(suite / "tb" / run, hparams_metadata.SESSION_START_INFO_TAG)
+        ids[run] = hparams_metadata.parse_session_start_info_plugin_data(start.metadata.plugin_data.content).group_name
+    assert ids == {JOINT: "joint", EWC: "ewc s1 decoupled"}  # what tells runs apart first: the strategy, the seed
+    assert trial_id("strategy-lwf__shared_layers-1__decoupled-false__seed-0") == "lwf s0 shared_layers=1 no decoupled"
+    assert trial_id("demo") == "demo"  # a name no suite made: as it is
 
 
 def test_every_strategy_logs_every_hparams_metric(suite):
@@ -132,7 +163,7 @@ def test_custom_scalars_layout_puts_forgetting_first(suite):
     pattern = first.chart[0].multiline.tag[0]
     tags = scalars(suite, EWC).Tags()["scalars"]
     assert sorted(t for t in tags if re.search(pattern, t)) == sorted(
-        [f"{FORGETTING}/i2t · reindex/{s}" for s in ("1 blocks", "2 curves", KNOWN, UNKNOWN)]
+        [f"{FORGETTING}/i2t reindex/{s}" for s in ("1 blocks", "2 curves", KNOWN, UNKNOWN)]
     )
     titles = [c.title for c in layout.category]
     assert "Training (per iteration)" in titles and all(c.closed for c in layout.category[2:])
@@ -170,19 +201,26 @@ def _other_seed(results):
 def test_report_writes_a_mean_over_seeds_run(suite, tmp_path):
     ewc = json.loads((suite / EWC / "results.json").read_text())
     results = [ewc, _other_seed(ewc), json.loads((suite / JOINT / "results.json").read_text())]
-    write_seed_means(tmp_path, results, [EWC, "seed0", JOINT])
-    (mean,) = list(tmp_path.iterdir())  # one configuration with two seeds; joint has one
-    assert mean.name == "mean of 2 seeds · ewc · decoupled"
+    names = [EWC, "seed0", JOINT]
+    write_seed_means(tmp_path, results, names)
+    mean = tmp_path / "mean of 2 seeds · ewc · decoupled"  # one configuration with two seeds; joint has one
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mean.name, *AXES, min(names)])  # the experiment rides in a run's folder
     events = EventAccumulator(str(mean)).Reload()
-    tag = f"{FORGETTING}/t2i · reindex/1 blocks"
+    tag = f"{FORGETTING}/t2i reindex/1 blocks"
     seed1 = scalars(suite, EWC).Scalars(tag)
     assert [e.step for e in events.Scalars(tag)] == [e.step for e in seed1] == [0, 1, 2]  # step 0: before training
     assert events.Scalars(tag)[0].value == seed1[0].value  # _other_seed changes the stages only
     assert [e.value for e in events.Scalars(tag)[1:]] == pytest.approx([e.value - 0.5 for e in seed1[1:]])  # the mean of v and v - 1
     assert [e.value for e in events.Scalars("seed std/" + tag)] == pytest.approx([0.5**0.5] * 2)  # the spread, its own tag
     assert "final/forgetting/rsum/reindex" in events.Tags()["scalars"]
-    write_seed_means(tmp_path, results, [EWC, "seed0", JOINT])  # again: replaced, not doubled
-    assert len(list(tmp_path.iterdir())) == 1
+    (start,) = values(mean, hparams_metadata.SESSION_START_INFO_TAG)  # an HPARAMS session of its own
+    info = hparams_metadata.parse_session_start_info_plugin_data(start.metadata.plugin_data.content)
+    assert info.group_name == "ewc mean decoupled" and info.hparams["seed"].string_value == "mean"
+    (value,) = values(tmp_path / min(names), hparams_metadata.EXPERIMENT_TAG)  # the experiment knows the seed "mean"
+    infos = {h.name: h for h in hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content).hparam_infos}
+    assert [v.string_value for v in infos["seed"].domain_discrete.values] == ["0", "1", "mean"]
+    write_seed_means(tmp_path, results, names)  # again: replaced, not doubled
+    assert len(list(tmp_path.iterdir())) == 4 and len(list(tmp_path.glob("*/*.hparams"))) == 1
 
 
 def test_hparam_domains_and_what_differs():

@@ -1,22 +1,26 @@
 """What a run writes for TensorBoard, and the dashboards' layout: scalars (`scalars`), the Custom
 Scalars layout (`layout`), the HPARAMS experiment and sessions (`hparams`), retrieval example
-cards (`cards`).
+cards (`cards`), the runs that hold the forgetting charts' axis at 0-100 (`axis`).
 
 Event files: a run's in `<run>/tb/<run name>` (`tensorboard --logdir <run>/tb` names it as
 the run); a suite's runs side by side in `<suite>/tb/<run name>`, its HPARAMS experiment in
-the first run's folder, `ccrbench report`'s mean-over-seeds runs beside them (`means`).
+the first run's folder, `ccrbench report`'s mean-over-seeds runs beside them (`means`), and
+the axis runs `y-axis 0` and `y-axis 100` (TensorBoard's "ignore outliers", on by default and
+kept only in the browser, would cut a drop off the axis).
 Scalars, at step = the number of tasks learned (joint, trained once on all tasks, logs at the
 last step, beside the other runs' final values):
-    `Forgetting R@10/i2t · reindex/1 blocks`, `.../average · known task`, `.../all tasks ·
-    unknown task`: the largest R@K per direction and main policy, the first group of
-    TensorBoard's Time Series; every other metric as `{metric}/{policy}/{task or summary}`;
-    `diagnostics/{name}/...`; `final/...` the same after the last task and
+    `R@10/i2t reindex/1 blocks`, `.../all tasks` (unknown task), `.../known task` (the mean
+    over tasks, each searched in its own database): the largest R@K per direction and main
+    policy, the first group of TensorBoard's Time Series, each tag short enough to be a
+    card's whole title at 1920 px; every other metric as `{metric}/{policy}/{task or
+    summary}`; `diagnostics/{name}/...`; `final/...` the same after the last task and
     `final/forgetting/{metric}/{policy}`: one point per run, exact whatever the smoothing;
     `train/loss/total`, `train/loss/<penalty>` and `train/lr` every few iterations
     (`TrainingCurves`, a training plugin).
 Custom Scalars: one chart per (metric, direction, policy) with every task and both
 summaries, the forgetting charts first. HPARAMS: one experiment (per suite, or per run)
-listing the keys that differ first; each run is a session with its values and final metrics.
+listing the keys that differ; each run is a session with its values and final metrics,
+named by a short trial id (`ewc s0 decoupled`), the mean runs too (`ewc mean decoupled`).
 Images/Text: `examples/{task}/{direction}`, one card holding a fixed few queries of the task,
 after every stage, hits and misses marked; the same tags for every strategy.
 """

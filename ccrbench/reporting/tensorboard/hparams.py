@@ -127,9 +127,26 @@ def write_suite_experiment(tensorboard: Path, run: str, configs: Sequence[dict[s
     writer.close()
 
 
-def log_session_start(writer: SummaryWriter, config: dict[str, Any]) -> None:
-    """This run's hyper-parameter values (a session of the HPARAMS tab)."""
-    info = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time())
+def trial_id(run: str, *, seed: str | None = None) -> str:
+    """HPARAMS' name of a run (its trial id, in a column that shows about 15 characters, and the
+    rows' order) from the run's name: a suite's `strategy-ewc__decoupled-true__seed-0` ->
+    `ewc s0 decoupled`: the strategy, `s` and the seed, then a true flag's key, `no key` for a
+    false one, `key=value` for the rest (the table's columns hold them too); one per run. Any
+    other name as it is. `seed` replaces the seed (`ewc mean decoupled`: the mean over seeds)."""
+    parts = dict(part.split("-", 1) for part in run.split("__") if "-" in part)
+    if len(parts) != len(run.split("__")):
+        return run if seed is None else f"{run} {seed}"
+    number = parts.pop("seed", None)
+    words = [parts.pop("strategy", ""), seed or (f"s{number}" if number is not None else "")]
+    for key, value in parts.items():
+        words.append(key if value == "true" else f"no {key}" if value == "false" else f"{key}={value}")
+    return " ".join(w for w in words if w)
+
+
+def log_session_start(writer: SummaryWriter, config: dict[str, Any], *, trial: str | None = None) -> None:
+    """This run's hyper-parameter values (a session of the HPARAMS tab) and its trial id (by
+    default `trial_id` of the run's name, the writer's folder)."""
+    info = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time(), group_name=trial or trial_id(Path(writer.log_dir).name))
     for name, value in hparam_values(config).items():
         info.hparams[name].CopyFrom(_hparam_value(value))
     _write_hparams(writer, hparams_metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=info))

@@ -21,7 +21,7 @@ def _multiline(title: str, pattern: str) -> layout_pb2.Chart:
 
 
 def _prefix(metric: str, policy: str, headline: Sequence[str]) -> str:
-    """The tag prefix of one (metric, policy): `Forgetting R@10/i2t · reindex/` or `i2t_r5/reindex/`."""
+    """The tag prefix of one (metric, policy): `R@10/i2t reindex/` or `i2t_r5/reindex/`."""
     if metric in headline and policy in POLICY_LABELS:
         return forgetting_prefix(metric, policy)
     return f"{metric}/{policy}/"

@@ -2,25 +2,28 @@
 
 Tags are chosen for TensorBoard's Time Series view, which groups cards by the tag's first
 component and orders groups and cards by tag (digits and "/" first, then by character code,
-so upper case before lower case): the headline recall's group, `Forgetting R@10`, opens the
-page; `diagnostics`, `examples`, `final`, the other metrics and `train` follow it. No tag holds
-"(" or ")": Custom Scalars names a line `tag (run)` and takes the run from the first "(".
+so upper case before lower case): the headline recall's group, `R@10`, opens the page;
+`diagnostics`, `examples`, `final`, the other metrics and `train` follow it. A card's title is
+its whole tag, cut in the middle where it is wider than the card (the part after the last "/"
+is kept): the forgetting group's tags fit a card at 1920 px. No tag holds "(" or ")": Custom
+Scalars names a line `tag (run)` and takes the run from the first "(".
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICY_LABELS, parse_keys, split_model
+from ccrbench.reporting.tensorboard.axis import write_axis_runs
 
-SCOPE_LABELS = {AVERAGE: "average · known task", ALL_TASKS: "all tasks · unknown task"}
+SCOPE_LABELS = {AVERAGE: "known task", ALL_TASKS: "all tasks"}  # the mean over tasks, each searched in its own database; the search in their union
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
 DIAGNOSTICS_TAG = "diagnostics"  # the tag prefix of the drift diagnostics (after the forgetting group)
-FORGETTING_GROUP = "Forgetting"  # the first group of Time Series: the headline recall, every task and both summaries
 
 
 def tasks_learned(record: Mapping[str, Any]) -> int:
@@ -30,12 +33,13 @@ def tasks_learned(record: Mapping[str, Any]) -> int:
 
 def scope_label(scope: str, task_names: Sequence[str]) -> str:
     """`1 blocks` (the task's number, so tasks sort in learning order before the summaries),
-    `average · known task` or `all tasks · unknown task`."""
+    `all tasks` (unknown task: one search in every task's database) or `known task` (the
+    mean over tasks, each searched in its own database)."""
     return f"{int(scope) + 1} {task_names[int(scope)]}" if scope.isdigit() else SCOPE_LABELS.get(scope, scope)
 
 
 def scalar_tag(metric: str, policy: str, scope: str, task_names: Sequence[str]) -> str:
-    """`i2t_r5/reindex/1 blocks`, `.../average · known task`, `.../all tasks · unknown task`."""
+    """`i2t_r5/reindex/1 blocks`, `.../known task`, `.../all tasks`."""
     return f"{metric}/{policy}/{scope_label(scope, task_names)}"
 
 
@@ -50,14 +54,17 @@ def headline_metrics(metrics: Sequence[str]) -> list[str]:
 
 
 def forgetting_prefix(metric: str, policy: str) -> str:
-    """`Forgetting R@10/i2t · reindex/`: the headline recall of one direction under a main policy."""
+    """`R@10/i2t no reindex/`: the headline recall of one direction under a main policy. The
+    group (`R@10`: upper case, so before every other group) is short because Time Series
+    titles a card with its whole tag: `R@10/t2i no reindex/known task` fits a card at 1920 px
+    with the settings pane open (about 31 characters), the policy near its start."""
     (key,) = parse_keys([metric])
     direction, measure = key.title.split(" ", 1)
-    return f"{FORGETTING_GROUP} {measure}/{direction} · {POLICY_LABELS[policy]}/"
+    return f"{measure}/{direction} {POLICY_LABELS[policy]}/"
 
 
 def forgetting_tag(metric: str, policy: str, scope: str, task_names: Sequence[str]) -> str:
-    """`Forgetting R@10/i2t · reindex/1 blocks`: one card per direction, policy and task or summary."""
+    """`R@10/i2t reindex/1 blocks`: one card per direction, policy and task or summary."""
     return forgetting_prefix(metric, policy) + scope_label(scope, task_names)
 
 
@@ -66,6 +73,23 @@ def stage_tag(metric: str, policy: str, scope: str, task_names: Sequence[str], h
     if metric in headline and policy in POLICY_LABELS:
         return forgetting_tag(metric, policy, scope, task_names)
     return scalar_tag(metric, policy, scope, task_names)
+
+
+def logged_steps(results: Mapping[str, Any]) -> list[int]:
+    """The steps a run's stage scalars hold: 0 (before training) when it was evaluated then, and
+    every number of tasks learned up to its last stage's."""
+    return [0] * ("start" in results) + list(range(1, tasks_learned(results["stages"][-1]) + 1))
+
+
+def forgetting_tags(record: Mapping[str, Any], task_names: Sequence[str]) -> list[str]:
+    """The forgetting group's tags of a stage record (the last one: every task learned)."""
+    return [
+        forgetting_tag(metric, policy, scope, task_names)
+        for policy, scopes in record["metrics"].items()
+        if policy in POLICY_LABELS
+        for scope, values in scopes.items()
+        for metric in headline_metrics(list(values))
+    ]
 
 
 def diagnostic_name(key: str) -> str:
@@ -121,7 +145,9 @@ def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
 
 
 def log_final(writer: SummaryWriter, results: Mapping[str, Any]) -> None:
-    """`final/...` scalars at the last step."""
+    """`final/...` scalars at the last step; the axis runs (`axis.write_axis_runs`) beside the
+    run's folder, so that "ignore outliers" cannot cut a drop off the forgetting charts."""
     step = tasks_learned(results["stages"][-1])
     for tag, value in final_metrics(results).items():
         writer.add_scalar(tag, value, step)
+    write_axis_runs(Path(writer.log_dir).parent, forgetting_tags(results["stages"][-1], results["task_names"]), logged_steps(results))
