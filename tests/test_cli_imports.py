@@ -140,10 +140,11 @@ def test_list_falls_back_to_the_imported_registries(live, monkeypatch, capsys):
     assert out == listing(live, details=False) and "x.py:1: something new" in err
 
 
-def test_report_imports_neither_avalanche_nor_torchvision(tmp_path):
-    run = next((ROOT / "results" / "paper_table").glob("strategy-finetune*seed-0"))
-    (tmp_path / "runs" / "a").mkdir(parents=True)
-    shutil.copy(run / "results.json", tmp_path / "runs" / "a")
+def test_report_imports_neither_avalanche_nor_torch(tmp_path):
+    for seed in (0, 1):  # two seeds: the report also writes a mean-over-seeds TensorBoard run (tensorboard.EventWriter)
+        run = next((ROOT / "results" / "paper_table").glob(f"strategy-finetune*shared_layers-0__seed-{seed}"))
+        (tmp_path / "runs" / run.name).mkdir(parents=True)
+        shutil.copy(run / "results.json", tmp_path / "runs" / run.name)
     printed, modules = heavy_modules_after(["report", str(tmp_path / "runs")])
-    # torch itself comes with torch.utils.tensorboard's SummaryWriter (the mean-over-seeds runs)
-    assert "1 runs in runs" in printed and "avalanche" not in modules and "torchvision" not in modules
+    assert "2 runs in runs" in printed and "1 mean-over-seeds runs" in printed
+    assert "avalanche" not in modules and "torch" not in modules and "torchvision" not in modules

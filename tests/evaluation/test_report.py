@@ -160,3 +160,13 @@ def test_report_cli_on_real_runs(tmp_path, capsys):
     assert "| continual < joint | joint (reindex) known-task average > finetune (reindex) known-task average | i2t |" in report
     assert "| 1 |" in report and "| - | inconclusive |" in report
     assert main(["report", str(tmp_path / "empty")]) == 2
+
+
+def test_plots_drawn_on_several_cores_are_the_files_drawn_on_one(tmp_path, monkeypatch):
+    results = [fake_results(s, seed, {("reindex", 1, 0): 30.0 + seed}) for s in ("finetune", "ewc") for seed in (0, 1)]
+    names = [f"{r['config']['strategy']['name']}-{r['config']['seed']}" for r in results]
+    parallel = plot_all(results, names, tmp_path / "parallel")
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    serial = plot_all(results, names, tmp_path / "serial")
+    assert [p.name for p in parallel] == [p.name for p in serial] and len(parallel) >= 3
+    assert all(p.read_bytes() == s.read_bytes() for p, s in zip(parallel, serial))

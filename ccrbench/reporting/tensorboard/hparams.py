@@ -12,10 +12,10 @@ from google.protobuf import struct_pb2
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.config import flatten
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, POLICY_LABELS, RSUM, MetricKey
+from ccrbench.reporting.tensorboard.events import EventWriter, Writer
 from ccrbench.reporting.tensorboard.scalars import scalar_tag
 
 # Keys a comparison is about: shown first in HPARAMS when they differ (or, for one run, always).
@@ -100,12 +100,12 @@ def hparam_metrics(k: int) -> list[api_pb2.MetricInfo]:
     return forgetting[:1] + finals[:4] + finals[4:] + forgetting[1:] + plasticity + forward
 
 
-def _write_hparams(writer: SummaryWriter, tag: str, data: plugin_data_pb2.HParamsPluginData) -> None:
+def _write_hparams(writer: Writer, tag: str, data: plugin_data_pb2.HParamsPluginData) -> None:
     value = Summary.Value(tag=tag, metadata=hparams_metadata.create_summary_metadata(data), tensor=hparams_metadata.NULL_TENSOR)
     writer._get_file_writer().add_summary(Summary(value=[value]))
 
 
-def log_experiment(writer: SummaryWriter, configs: Sequence[dict[str, Any]]) -> None:
+def log_experiment(writer: Writer, configs: Sequence[dict[str, Any]]) -> None:
     """The HPARAMS experiment of these runs' configs: every key (those that differ first) and the metrics."""
     experiment = api_pb2.Experiment(
         hparam_infos=hparam_infos([hparam_values(c) for c in configs]),
@@ -122,7 +122,7 @@ def write_suite_experiment(tensorboard: Path, run: str, configs: Sequence[dict[s
     suite's runs write only their sessions."""
     for old in tensorboard.glob("*/events.out.tfevents.*.hparams"):
         old.unlink()
-    writer = SummaryWriter(str(tensorboard / run), filename_suffix=".hparams")
+    writer = EventWriter(tensorboard / run, filename_suffix=".hparams")
     log_experiment(writer, configs)
     writer.close()
 
@@ -143,7 +143,7 @@ def trial_id(run: str, *, seed: str | None = None) -> str:
     return " ".join(w for w in words if w)
 
 
-def log_session_start(writer: SummaryWriter, config: dict[str, Any], *, trial: str | None = None) -> None:
+def log_session_start(writer: Writer, config: dict[str, Any], *, trial: str | None = None) -> None:
     """This run's hyper-parameter values (a session of the HPARAMS tab) and its trial id (by
     default `trial_id` of the run's name, the writer's folder)."""
     info = plugin_data_pb2.SessionStartInfo(start_time_secs=time.time(), group_name=trial or trial_id(Path(writer.log_dir).name))
@@ -152,6 +152,6 @@ def log_session_start(writer: SummaryWriter, config: dict[str, Any], *, trial: s
     _write_hparams(writer, hparams_metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=info))
 
 
-def log_session_end(writer: SummaryWriter) -> None:
+def log_session_end(writer: Writer) -> None:
     info = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time())
     _write_hparams(writer, hparams_metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=info))

@@ -10,10 +10,10 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as layout_metadata
 from tensorboard.util import tensor_util
-from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.evaluation.keys import POLICY_LABELS, parse_keys
 from ccrbench.reporting.tensorboard.scalars import CONTINUAL, DIAGNOSTICS_TAG, diagnostic_name, forgetting_prefix, headline_metrics
+from ccrbench.reporting.tensorboard.events import Writer
 
 
 def _multiline(title: str, pattern: str) -> layout_pb2.Chart:
@@ -78,7 +78,7 @@ def scalars_layout(record: Mapping[str, Any]) -> layout_pb2.Layout:
     return layout_pb2.Layout(category=categories)
 
 
-def log_layout(writer: SummaryWriter, record: Mapping[str, Any]) -> None:
+def log_layout(writer: Writer, record: Mapping[str, Any]) -> None:
     """Writes the Custom Scalars layout (TensorBoard merges identical layouts of several runs)."""
     value = Summary.Value(
         tag=layout_metadata.CONFIG_SUMMARY_TAG,

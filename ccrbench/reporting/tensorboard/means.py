@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.reporting.tensorboard.pretrained import combine_held_out, log_held_out
 from ccrbench.reporting.grouping import group_runs
 from ccrbench.reporting.tensorboard.axis import write_axis_runs
+from ccrbench.reporting.tensorboard.events import EventWriter
 from ccrbench.reporting.tensorboard.hparams import log_session_end, log_session_start, trial_id, write_suite_experiment
 from ccrbench.reporting.tensorboard.scalars import final_metrics, forgetting_tags, log_stage, logged_steps, tasks_learned
 
@@ -56,7 +56,7 @@ def write_seed_means(tensorboard: Path, results: Sequence[dict[str, Any]], names
         folder = tensorboard / MEAN_RUN.format(n=len(runs), label=group.label.replace(" (", " · ").replace("(", "").replace(")", ""))
         task_names = runs[0]["task_names"]
         config = {**runs[0]["config"], "seed": MEAN_SEED}
-        with SummaryWriter(str(folder)) as writer:
+        with EventWriter(folder) as writer:
             log_session_start(writer, config, trial=trial_id(group.names[0], seed=MEAN_SEED))
             for records in zip(*(r["stages"] for r in runs)):
                 log_held_out(writer, records[0], combine_held_out(runs, lambda ms: _combine(ms, statistics.fmean)), task_names)  # mean only

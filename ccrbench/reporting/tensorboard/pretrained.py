@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from torch.utils.tensorboard import SummaryWriter
-
 from ccrbench.evaluation.continual import START, retention_summary
+from ccrbench.reporting.tensorboard.events import Writer
 from ccrbench.reporting.tensorboard.scalars import log_stage
 
 RETENTION_GROUP = "retention"
@@ -24,7 +23,7 @@ def retention_tag(group: str, label: str, metric: str, policy: str) -> str:
     return f"{group}/{label}/{metric}/{policy}"
 
 
-def log_retention(writer: SummaryWriter, records: Sequence[Mapping[str, Any]]) -> None:
+def log_retention(writer: Writer, records: Sequence[Mapping[str, Any]]) -> None:
     """The retention sets' metrics of the last of `records` (a run's retention records so far, first
     evaluation first) and their change since the first, at that record's step (tasks learned)."""
     last, step = records[-1]["metrics"], records[-1]["tasks_learned"]
@@ -36,7 +35,7 @@ def log_retention(writer: SummaryWriter, records: Sequence[Mapping[str, Any]]) -
                 writer.add_scalar(retention_tag(CHANGE_GROUP, label, metric, policy), change[policy][label][metric], step)
 
 
-def log_held_out(writer: SummaryWriter, record: Mapping[str, Any], held_out: Mapping[str, Sequence[dict]], task_names: Sequence[str]) -> None:
+def log_held_out(writer: Writer, record: Mapping[str, Any], held_out: Mapping[str, Sequence[dict]], task_names: Sequence[str]) -> None:
     """What the run evaluated beside the stage `record` just finished (`held_out`: the run's
     `unlearned` and `retention` records so far): at its first stage, the evaluation before training
     at step 0; the tasks not learned yet after this stage; the retention sets. Called before

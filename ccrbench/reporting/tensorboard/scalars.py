@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from torch.utils.tensorboard import SummaryWriter
 
 from ccrbench.evaluation.keys import ALL_TASKS, AVERAGE, DIRECTIONS, POLICY_LABELS, parse_keys, split_model
 from ccrbench.reporting.tensorboard.axis import write_axis_runs
+from ccrbench.reporting.tensorboard.events import Writer
 
 SCOPE_LABELS = {AVERAGE: "known task", ALL_TASKS: "all tasks"}  # the mean over tasks, each searched in its own database; the search in their union
 CONTINUAL = ("forgetting", "plasticity", "bwt")  # results.json's per-run continual-learning summaries
@@ -102,7 +102,7 @@ def diagnostic_name(key: str) -> str:
     return f"{name} · {model} model"
 
 
-def log_stage(writer: SummaryWriter, record: Mapping[str, Any], task_names: Sequence[str], *, prefix: str = "") -> None:
+def log_stage(writer: Writer, record: Mapping[str, Any], task_names: Sequence[str], *, prefix: str = "") -> None:
     """Every metric of one evaluation stage (every seen task and both summaries), and its
     diagnostics as `diagnostics/{name}/{task}`, ...; `prefix` before the metrics' tags."""
     step = tasks_learned(record)
@@ -144,7 +144,7 @@ def final_metrics(results: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def log_final(writer: SummaryWriter, results: Mapping[str, Any]) -> None:
+def log_final(writer: Writer, results: Mapping[str, Any]) -> None:
     """`final/...` scalars at the last step; the axis runs (`axis.write_axis_runs`) beside the
     run's folder, so that "ignore outliers" cannot cut a drop off the forgetting charts."""
     step = tasks_learned(results["stages"][-1])
