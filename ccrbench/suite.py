@@ -18,6 +18,7 @@ Run names are built from the overrides, in file order, so they are stable and re
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -62,9 +63,18 @@ def _format(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+MAX_VALUE_NAME = 100  # characters of one value in a run's name; longer ones (a whole benchmark section) go by their hash
+
+
 def run_name(overrides: Sequence[tuple[str, Any]]) -> str:
-    """Stable, file-system safe name of a run from its overrides."""
-    parts = [f"{key.split('.')[-1]}-{_format(value)}" for key, value in overrides]
+    """Stable, file-system safe name of a run from its overrides; a value whose text is longer than
+    `MAX_VALUE_NAME` is named by the first 10 hex digits of its SHA-1 (file names end at 255 bytes)."""
+    parts = []
+    for key, value in overrides:
+        text = _format(value)
+        if len(text) > MAX_VALUE_NAME:
+            text = "sha1-" + hashlib.sha1(text.encode()).hexdigest()[:10]
+        parts.append(f"{key.split('.')[-1]}-{text}")
     name = "__".join(parts) or "base"
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in name)
 

@@ -49,6 +49,10 @@ def test_grid_expansion_and_stable_names(tmp_path):
     mas = runs[-1].config
     assert mas.decoupled and mas.model.shared_layers == 1 and mas.seed == 3 and mas.train.epochs == 1
     assert run_name([("strategy.lam", 0.5)]) == "lam-0.5"
+    section = {"name": "image_captions", "root": "data/" + "x" * 200}  # a whole benchmark section as a value
+    long_name = run_name([("strategy.reference", section), ("seed", 0)])
+    assert len(long_name) < 60 and long_name.startswith("reference-sha1-") and long_name.endswith("__seed-0")
+    assert long_name == run_name([("strategy.reference", dict(section)), ("seed", 0)]) != run_name([("strategy.reference", {**section, "root": "y"}), ("seed", 0)])
 
 
 def test_bad_suite_names_the_run(tmp_path):
