@@ -198,15 +198,15 @@ def _run_locked(
         evaluate(learners, list(test.values()), retention)
         stages = merge_directions([learner.metrics.stages for learner in learners])
         stage_seconds.append(time.time() - start)
-        write_results(out, config, config_dict, benchmark, stages, complete=False, stage_seconds=stage_seconds, **evaluation_records(learners))
+        records = evaluation_records(learners)
+        write_results(out, config, config_dict, benchmark, stages, complete=False, stage_seconds=stage_seconds, **records)
         if index == done:
             log_layout(writer, stages[-1])
-        log_held_out(writer, stages[-1], evaluation_records(learners), benchmark.task_names)  # before log_stage: steps increase
+        log_held_out(writer, stages[-1], records, benchmark.task_names)  # before log_stage: steps increase
         log_stage(writer, stages[-1], benchmark.task_names)
         for learner in learners:
-            for task, emb in learner.metrics.current.items():  # the same queries of every seen task, at every stage
-                if task not in seen:
-                    continue
+            for task in sorted(seen):  # the same queries of every learned task, at every stage
+                emb = learner.metrics.current[task]
                 name = benchmark.task_names[task]  # the same tags for every strategy: a decoupled model logs its own direction
                 tag = f"examples/{scope_label(str(task), benchmark.task_names)}"
                 step = tasks_learned(stages[-1])

@@ -253,7 +253,7 @@ class RetrievalMetrics(PluginMetric[dict]):
 
     def _retention_values(self, strategy: Any, stage: int, *, x_plot: int) -> list[MetricValue]:
         """The retention sets' metrics (recorded in `retention`) and their change since the first
-        evaluation (`Retention_`), as MetricValues; reindex queries the current database of each
+        evaluation (`Retention_`: `continual.retention_summary`'s), as MetricValues; reindex queries the current database of each
         set, noreindex the one embedded at its first evaluation."""
         device = strategy.device
         now = {i: e.to(device) for i, e in sorted(self._retention_now.items())}
@@ -264,11 +264,7 @@ class RetrievalMetrics(PluginMetric[dict]):
         if self.retention and self.retention[-1]["stage"] == stage:  # evaluated again in this stage: replaced
             self.retention.pop()
         self.retention.append({"stage": stage, "tasks_learned": x_plot, "metrics": metrics})
-        start = self.retention[0]["metrics"]
-        change = {
-            policy: {label: {key: value - start[policy][label][key] for key, value in values.items()} for label, values in by_label.items()}
-            for policy, by_label in metrics.items()
-        }
+        change = continual.retention_summary(self.retention)["retention"]  # results.json's and TensorBoard's: ranks sign-flipped
         return [
             *metric_values(self, metrics, prefix="", stream=RETENTION_STREAM, x_plot=x_plot),
             *metric_values(self, change, prefix="Retention_", stream=RETENTION_STREAM, x_plot=x_plot),
